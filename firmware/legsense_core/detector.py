@@ -1,0 +1,518 @@
+# Streaming leg-movement (LM) detector: the one detector legsense has.
+#
+# It runs unchanged on the ESP32 (MicroPython) and on the host (CPython, offline
+# analysis and replays). Everything in the per-sample path is small-integer arithmetic:
+# MicroPython boxes every float (one heap allocation per operation) and computes in
+# single precision, so integers are what keep the loop allocation-free and make both
+# interpreters agree to the last digit.
+#
+# Signal path per sample (accelerometer counts a, gyroscope counts g; "Q4" = x16):
+#   a  -> lag difference a[n] - a[n-D] (D ~0.2 s) -> L1 over axes -> EMA (~50 ms) = A
+#         (gravity cancels; unlike an EMA high-pass it has no tail after a tilt, so
+#         offsets are not late, yet a slow 2-s tilt still shows clearly)
+#   g  -> minus bias (EMA while quiet, ~10 s)   -> L1 over axes -> EMA (~50 ms) = G
+#   A, G -> adaptive noise floors (fall fast, rise slowly; slower still while moving)
+#   score = max(A / floorA, G / floorG) in 1/16 units
+#   onset : score reaches ON; backdated to where it last rose above OFF
+#   offset: first sample below OFF after which it stays below OFF for >= quiet_ms,
+#           less D when the accelerometer was the last signal above OFF (the lag
+#           difference outlives the motion by exactly D)
+# Movements closer than quiet_ms therefore merge into one LM (WASM 2016: < 0.5 s).
+# Movements of every length are reported; scoring decides what is a candidate.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+import math
+from array import array
+
+# Channel flags of an event: which signal crossed the ON threshold.
+CH_ACCEL = const(1)
+CH_GYRO = const(2)
+
+# Fields of an event tuple and an epoch tuple (kept as tuples: cheap on MicroPython).
+EVENT_FIELDS = ("onset_ms", "offset_ms", "peak_mg", "peak_dps", "channels", "peak_snr_x16")
+EPOCH_FIELDS = (
+    "index",
+    "n_samples",
+    "active_ms",
+    "activity_mg_s",
+    "posture_x_mg",
+    "posture_y_mg",
+    "posture_z_mg",
+)
+
+_IDLE = const(0)
+_MOVING = const(1)
+
+_CLIP_Q4 = const(1 << 20)  # ceiling for values fed to the noise floors (keeps Q12 < 2**30)
+
+
+def shift_for(rate_hz, tau_ms):
+    """Shift k for an EMA y += (x - y) >> k whose time constant is closest to tau_ms."""
+    target = rate_hz * tau_ms / 1000.0
+    best_k = 0
+    best_err = 1e9
+    for k in range(0, 16):
+        alpha = 1.0 / (1 << k)
+        tau = 1.0 / -math.log(1.0 - alpha) if k else 0.5
+        err = abs(math.log(tau / target)) if target > 0 else k
+        if err < best_err:
+            best_err = err
+            best_k = k
+    return best_k
+
+
+class DetectorConfig:
+    """Parameters of the detector; integers, so they travel in the night header as is.
+
+    Thresholds are multiples of the adaptive noise floor, in 1/16 (64 = 4x floor).
+    """
+
+    def __init__(
+        self,
+        rate_hz=50,
+        on_x16=64,
+        off_x16=32,
+        quiet_ms=500,
+        lag_ms=200,
+        smooth_tau_ms=50,
+        bias_tau_ms=10000,
+        floor_down_tau_ms=1000,
+        floor_up_tau_ms=30000,
+        floor_up_moving_tau_ms=240000,
+        warmup_ms=2000,
+        gap_ms=0,
+        epoch_ms=30000,
+        min_floor_ug=1500,
+        min_floor_udps=300000,
+    ):
+        if not 5 <= rate_hz <= 1000:
+            raise ValueError("rate_hz must be 5..1000, got %r" % (rate_hz,))
+        if not 16 < off_x16 <= on_x16:
+            raise ValueError("need 16 < off_x16 <= on_x16")
+        self.rate_hz = int(rate_hz)
+        self.on_x16 = int(on_x16)
+        self.off_x16 = int(off_x16)
+        self.quiet_ms = int(quiet_ms)
+        self.lag_ms = int(lag_ms)
+        self.smooth_tau_ms = int(smooth_tau_ms)
+        self.bias_tau_ms = int(bias_tau_ms)
+        self.floor_down_tau_ms = int(floor_down_tau_ms)
+        self.floor_up_tau_ms = int(floor_up_tau_ms)
+        self.floor_up_moving_tau_ms = int(floor_up_moving_tau_ms)
+        self.warmup_ms = int(warmup_ms)
+        # A hole in the timestamps longer than this is a gap (dropped samples): filters
+        # restart after it and a movement in progress ends where the data ended.
+        period = 1000 // self.rate_hz
+        self.gap_ms = int(gap_ms) if gap_ms else max(300, 4 * period)
+        self.epoch_ms = int(epoch_ms)
+        self.min_floor_ug = int(min_floor_ug)
+        self.min_floor_udps = int(min_floor_udps)
+
+    def as_dict(self):
+        return {
+            "rate_hz": self.rate_hz,
+            "on_x16": self.on_x16,
+            "off_x16": self.off_x16,
+            "quiet_ms": self.quiet_ms,
+            "lag_ms": self.lag_ms,
+            "smooth_tau_ms": self.smooth_tau_ms,
+            "bias_tau_ms": self.bias_tau_ms,
+            "floor_down_tau_ms": self.floor_down_tau_ms,
+            "floor_up_tau_ms": self.floor_up_tau_ms,
+            "floor_up_moving_tau_ms": self.floor_up_moving_tau_ms,
+            "warmup_ms": self.warmup_ms,
+            "gap_ms": self.gap_ms,
+            "epoch_ms": self.epoch_ms,
+            "min_floor_ug": self.min_floor_ug,
+            "min_floor_udps": self.min_floor_udps,
+        }
+
+
+class LegMovementDetector:
+    """Streaming LM detector over batches of raw IMU counts.
+
+    Feed batches with process(); completed movements accumulate in `events` and
+    finished epochs in `epochs` (lists of tuples, see EVENT_FIELDS / EPOCH_FIELDS);
+    the caller takes them away after each batch, so memory stays bounded.
+    Call finish() at the end of the recording.
+    """
+
+    def __init__(self, config=None, accel_scale=(61, 1), gyro_scale=(8750, 1)):
+        cfg = config or DetectorConfig()
+        self.config = cfg
+        r = cfg.rate_hz
+        self._acc_num, self._acc_den = accel_scale
+        self._gyr_num, self._gyr_den = gyro_scale
+        self._k_fast = shift_for(r, 250)  # gyro bias during warm-up
+        self._lag = max(1, (r * cfg.lag_ms + 500) // 1000)
+        self._ring = array("h", bytes(6 * self._lag))  # last D accel samples, x y z
+        self._k_s = shift_for(r, cfg.smooth_tau_ms)
+        self._k_bias = shift_for(r, cfg.bias_tau_ms)
+        self._k_down = shift_for(r, cfg.floor_down_tau_ms)
+        self._k_up = shift_for(r, cfg.floor_up_tau_ms)
+        self._k_up_mov = shift_for(r, cfg.floor_up_moving_tau_ms)
+        # Noise-floor guards in Q4 counts (L1 over three axes): a floor, not a threshold.
+        self._min_fa = max(16, (cfg.min_floor_ug * self._acc_den * 16) // self._acc_num)
+        self._min_fg = max(16, (cfg.min_floor_udps * self._gyr_den * 16) // self._gyr_num)
+        self.events = []
+        self.epochs = []
+        self.samples = 0
+        self.gaps = 0
+        self.gap_ms_total = 0
+        self._started = False
+        self._reset_state()
+
+    def _reset_state(self):
+        self._t_prev = 0
+        self._t_warm_end = 0
+        self._pos = 0  # next slot of the ring
+        self._bias = [0, 0, 0]  # gyro bias, Q4
+        self._as = 0  # smoothed accel activity, Q4
+        self._gs = 0  # smoothed gyro activity, Q4
+        self._fa = 0  # accel floor, Q12
+        self._fg = 0  # gyro floor, Q12
+        self._state = _IDLE
+        self._rise_t = -1  # last time the score rose above OFF while idle
+        self._onset = 0
+        self._below = -1  # start of the current below-OFF stretch while moving
+        self._last_a = -1  # last time the accel score was >= OFF in this movement
+        self._last_g = -1  # same for the gyro
+        self._pk_a = 0
+        self._pk_g = 0
+        self._pk_s = 0
+        self._ch = 0
+        # epoch accumulators
+        self._ep_idx = -1
+        self._ep_n = 0
+        self._ep_active = 0
+        self._ep_act = 0
+        self._ep_sx = 0
+        self._ep_sy = 0
+        self._ep_sz = 0
+
+    # -- public API -------------------------------------------------------------------
+
+    def process(self, ts, acc, gyr, n):
+        """Consume n samples: ts[i] in ms (int, increasing), acc[3i..3i+2] and optionally
+        gyr[3i..3i+2] in raw counts (gyr None for an accelerometer-only IMU).
+
+        Returns the number of events completed by this batch.
+        """
+        if n <= 0:
+            return 0
+        cfg = self.config
+        n_ev = len(self.events)
+        i = 0
+        if not self._started:
+            self._start(ts[0], acc, gyr)
+        # Locals: attribute access is slow on both interpreters.
+        k_fast = self._k_fast
+        ring = self._ring
+        ring_len = 3 * self._lag
+        pos = self._pos
+        k_s = self._k_s
+        k_bias = self._k_bias
+        k_down = self._k_down
+        k_up = self._k_up
+        k_upm = self._k_up_mov
+        min_fa = self._min_fa
+        min_fg = self._min_fg
+        on = cfg.on_x16
+        off = cfg.off_x16
+        quiet = cfg.quiet_ms
+        gap = cfg.gap_ms
+        epoch_ms = cfg.epoch_ms
+        bias = self._bias
+        bx = bias[0]
+        by = bias[1]
+        bz = bias[2]
+        a_s = self._as
+        g_s = self._gs
+        fa = self._fa
+        fg = self._fg
+        state = self._state
+        rise_t = self._rise_t
+        below = self._below
+        t_prev = self._t_prev
+        warm_end = self._t_warm_end
+        ep_idx = self._ep_idx
+        ep_end = (ep_idx + 1) * epoch_ms
+        ep_n = self._ep_n
+        ep_active = self._ep_active
+        ep_act = self._ep_act
+        sx = self._ep_sx
+        sy = self._ep_sy
+        sz = self._ep_sz
+        has_g = gyr is not None
+        j = 0
+        while i < n:
+            t = ts[i]
+            ax = acc[j]
+            ay = acc[j + 1]
+            az = acc[j + 2]
+            dt = t - t_prev
+            if dt > gap or dt < 0:
+                # Gap (or a clock step): end any movement where the data ended and
+                # restart the filters from this sample so the hole is not a "step".
+                self.gaps += 1
+                if dt > 0:
+                    self.gap_ms_total += dt
+                if state == _MOVING:
+                    self._emit(self._onset, below if below >= 0 else t_prev)
+                    state = _IDLE
+                rise_t = -1
+                below = -1
+                k = 0
+                while k < ring_len:
+                    ring[k] = ax
+                    ring[k + 1] = ay
+                    ring[k + 2] = az
+                    k += 3
+                a_s = fa >> 8
+                g_s = fg >> 8
+                dt = 0
+                if has_g:
+                    bx = gyr[j] << 4
+                    by = gyr[j + 1] << 4
+                    bz = gyr[j + 2] << 4
+                # A long gap may mean the strap moved: learn the floors again.
+                if t - t_prev > 60000:
+                    warm_end = t + cfg.warmup_ms
+            t_prev = t
+            # -- epoch bookkeeping --
+            if t >= ep_end:
+                if ep_n:
+                    self._emit_epoch(ep_idx, ep_n, ep_active, ep_act, sx, sy, sz)
+                ep_idx = t // epoch_ms
+                ep_end = (ep_idx + 1) * epoch_ms
+                ep_n = 0
+                ep_active = 0
+                ep_act = 0
+                sx = 0
+                sy = 0
+                sz = 0
+            ep_n += 1
+            sx += ax
+            sy += ay
+            sz += az
+            # -- accelerometer: lag difference, L1, smooth --
+            hx = (ax - ring[pos]) << 4
+            hy = (ay - ring[pos + 1]) << 4
+            hz = (az - ring[pos + 2]) << 4
+            ring[pos] = ax
+            ring[pos + 1] = ay
+            ring[pos + 2] = az
+            pos += 3
+            if pos >= ring_len:
+                pos = 0
+            if hx < 0:
+                hx = -hx
+            if hy < 0:
+                hy = -hy
+            if hz < 0:
+                hz = -hz
+            a_s += (hx + hy + hz - a_s) >> k_s
+            # -- gyroscope: bias removal, L1, smooth --
+            if has_g:
+                cx = (gyr[j] << 4) - bx
+                cy = (gyr[j + 1] << 4) - by
+                cz = (gyr[j + 2] << 4) - bz
+                ux = cx if cx >= 0 else -cx
+                uy = cy if cy >= 0 else -cy
+                uz = cz if cz >= 0 else -cz
+                g_s += (ux + uy + uz - g_s) >> k_s
+            # -- noise floors (Q12) and score --
+            xa = a_s if a_s < _CLIP_Q4 else _CLIP_Q4
+            xg = g_s if g_s < _CLIP_Q4 else _CLIP_Q4
+            if t < warm_end:
+                fa += ((xa << 8) - fa) >> k_down
+                fg += ((xg << 8) - fg) >> k_down
+                if has_g:
+                    bx += cx >> k_fast
+                    by += cy >> k_fast
+                    bz += cz >> k_fast
+                i += 1
+                j += 3
+                continue
+            da = (xa << 8) - fa
+            dg = (xg << 8) - fg
+            if state == _MOVING:
+                fa += da >> (k_down if da < 0 else k_upm)
+                fg += dg >> (k_down if dg < 0 else k_upm)
+            else:
+                fa += da >> (k_down if da < 0 else k_up)
+                fg += dg >> (k_down if dg < 0 else k_up)
+            fa_q4 = fa >> 8
+            if fa_q4 < min_fa:
+                fa_q4 = min_fa
+            sa = (a_s << 4) // fa_q4
+            score = sa
+            if has_g:
+                fg_q4 = fg >> 8
+                if fg_q4 < min_fg:
+                    fg_q4 = min_fg
+                sg = (g_s << 4) // fg_q4
+                if sg > score:
+                    score = sg
+            else:
+                sg = 0
+            # -- hysteresis state machine --
+            if state == _IDLE:
+                if score >= off:
+                    if rise_t < 0:
+                        rise_t = t
+                    if score >= on:
+                        state = _MOVING
+                        self._onset = rise_t
+                        below = -1
+                        self._pk_a = 0
+                        self._pk_g = 0
+                        self._pk_s = 0
+                        self._ch = 0
+                        self._last_a = -1
+                        self._last_g = -1
+                else:
+                    rise_t = -1
+                    if has_g:
+                        # Learn the gyro bias only while the leg is still.
+                        bx += cx >> k_bias
+                        by += cy >> k_bias
+                        bz += cz >> k_bias
+            if state == _MOVING:
+                ep_active += dt
+                if score >= off:
+                    below = -1
+                    if a_s > self._pk_a:
+                        self._pk_a = a_s
+                    if g_s > self._pk_g:
+                        self._pk_g = g_s
+                    if score > self._pk_s:
+                        self._pk_s = score
+                    if sa >= off:
+                        self._last_a = t
+                        if sa >= on:
+                            self._ch |= CH_ACCEL
+                    if sg >= off:
+                        self._last_g = t
+                        if sg >= on:
+                            self._ch |= CH_GYRO
+                elif below < 0:
+                    below = t
+                elif t - below >= quiet:
+                    self._emit(self._onset, below)
+                    state = _IDLE
+                    rise_t = -1
+                    below = -1
+            # Activity above the floor, Q4 counts summed over the epoch's samples.
+            ex = a_s - fa_q4
+            if ex > 0:
+                ep_act += ex if ex < 32768 else 32768
+            i += 1
+            j += 3
+        self.samples += n
+        self._pos = pos
+        bias[0] = bx
+        bias[1] = by
+        bias[2] = bz
+        self._as = a_s
+        self._gs = g_s
+        self._fa = fa
+        self._fg = fg
+        self._state = state
+        self._rise_t = rise_t
+        self._below = below
+        self._t_prev = t_prev
+        self._t_warm_end = warm_end
+        self._ep_idx = ep_idx
+        self._ep_n = ep_n
+        self._ep_active = ep_active
+        self._ep_act = ep_act
+        self._ep_sx = sx
+        self._ep_sy = sy
+        self._ep_sz = sz
+        return len(self.events) - n_ev
+
+    def finish(self):
+        """End of recording: close a movement in progress and the last epoch."""
+        if self._state == _MOVING:
+            self._emit(self._onset, self._below if self._below >= 0 else self._t_prev)
+            self._state = _IDLE
+        if self._ep_n:
+            self._emit_epoch(
+                self._ep_idx,
+                self._ep_n,
+                self._ep_active,
+                self._ep_act,
+                self._ep_sx,
+                self._ep_sy,
+                self._ep_sz,
+            )
+            self._ep_n = 0
+        return len(self.events)
+
+    def noise_floor(self):
+        """Current noise floors as (accel mg, gyro dps) floats, for status displays."""
+        fa = max(self._fa >> 8, self._min_fa)
+        fg = max(self._fg >> 8, self._min_fg)
+        return (
+            fa * self._acc_num / (16 * self._acc_den * 1000.0),
+            fg * self._gyr_num / (16 * self._gyr_den * 1000000.0),
+        )
+
+    # -- internals (not per sample) -------------------------------------------------
+
+    def _start(self, t0, acc, gyr):
+        self._started = True
+        self._t_prev = t0
+        self._t_warm_end = t0 + self.config.warmup_ms
+        ring = self._ring
+        for k in range(0, len(ring), 3):
+            ring[k] = acc[0]
+            ring[k + 1] = acc[1]
+            ring[k + 2] = acc[2]
+        if gyr is not None:
+            self._bias[0] = gyr[0] << 4
+            self._bias[1] = gyr[1] << 4
+            self._bias[2] = gyr[2] << 4
+
+    def _emit(self, onset, below):
+        # `below` is the first sample after the movement; the accelerometer's lag
+        # difference kept the score up for D after the motion ended: take that off.
+        period = 1000 // self.config.rate_hz
+        offset = below
+        if self._last_a >= 0 and self._last_a >= self._last_g:
+            offset = self._last_a + period - self.config.lag_ms
+            if self._last_g >= 0 and self._last_g + period > offset:
+                offset = self._last_g + period
+            if offset > below:
+                offset = below
+        if offset <= onset:
+            offset = onset + period
+        # Peaks: Q4 counts (L1 over axes) -> mg and deg/s, exact integer arithmetic.
+        peak_mg = (self._pk_a * self._acc_num) // (16000 * self._acc_den)
+        peak_dps = (self._pk_g * self._gyr_num) // (16000000 * self._gyr_den)
+        self.events.append((onset, offset, peak_mg, peak_dps, self._ch, self._pk_s))
+
+    def _emit_epoch(self, idx, n, active_ms, act, sx, sy, sz):
+        # act is Q4 counts per sample; x epoch length / n gives counts*ms -> mg*s.
+        num = self._acc_num
+        den = self._acc_den
+        act_mg_s = (act * num * self.config.epoch_ms) // (16 * den * n * 1000000)
+        self.epochs.append(
+            (
+                idx,
+                n,
+                active_ms,
+                act_mg_s,
+                (sx * num) // (n * den * 1000),
+                (sy * num) // (n * den * 1000),
+                (sz * num) // (n * den * 1000),
+            )
+        )

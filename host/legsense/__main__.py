@@ -1,0 +1,5 @@
+import sys
+
+from legsense.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""`make bench`: run every benchmark, print the figures, write them into README.md.
+
+The README block between the bench markers is replaced with what was measured now, on
+this machine, so no figure there is older than the last `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+START = "<!-- bench:start -->"
+END = "<!-- bench:end -->"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def render(results: dict) -> str:
+    lines = [START, "", f"Measured {results['date']} on {results['machine']}.", ""]
+    acc = results.get("accuracy")
+    if acc:
+        lines += [
+            f"Detection over {acc['nights']} synthetic nights of {acc['hours_each']:g} h "
+            f"({acc['true_lms']} labelled LMs; rates 10-104 Hz, four IMU noise models, "
+            "accelerometer-only every fifth night; `bench/accuracy.py`):",
+            "",
+            "| figure | value | target |",
+            "|---|---|---|",
+            f"| LM sensitivity | {acc['sensitivity']:.3f} | |",
+            f"| LM positive predictive value | {acc['ppv']:.3f} | |",
+            f"| LM F1 (all nights pooled) | {acc['f1']:.3f} | >= 0.95 |",
+            f"| LM F1, worst night | {acc['f1_worst_night']:.3f} | |",
+            f"| mean abs PLM-index error | {acc['plmi_abs_error_mean']:.2f} /h | <= 1 /h |",
+            f"| max abs PLM-index error | {acc['plmi_abs_error_max']:.2f} /h | |",
+            "",
+        ]
+    sp = results.get("speed")
+    if sp:
+        a = sp["analyze_8h_50hz"]
+        d = sp["detector_cpython"]["us_per_sample"]
+        lines += [
+            "| speed | value | target |",
+            "|---|---|---|",
+            f"| `legsense analyze`, 8 h at 50 Hz "
+            f"({a['samples']:,} samples, {a['trace_mb']} MB CSV) "
+            f"| {a['analyze_s']:.1f} s | <= 10 s |",
+            f"| detector on CPython, accel+gyro | {d['accel+gyro']:.2f} us/sample "
+            f"({1e6 / d['accel+gyro'] / 50 / 3600:.0f} h of 50 Hz data per second) | |",
+            f"| detector on CPython, accel only | {d['accel only']:.2f} us/sample | |",
+            "",
+        ]
+    for extra in results.get("extra_lines", []):
+        lines.append(extra)
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def update_readme(block: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+        readme.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--nights", type=int, default=24)
+    p.add_argument("--hours", type=float, default=2.0)
+    p.add_argument("--only", choices=["accuracy", "speed"], default=None)
+    p.add_argument("--no-readme", action="store_true")
+    args = p.parse_args(argv)
+    from bench import accuracy, speed
+
+    results: dict = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": machine()}
+    if args.only in (None, "accuracy"):
+        print(f"accuracy: {args.nights} nights of {args.hours:g} h ...", flush=True)
+        results["accuracy"] = accuracy.run(args.nights, args.hours)
+    if args.only in (None, "speed"):
+        print("speed: analyze of an 8 h 50 Hz night, detector cost per sample ...", flush=True)
+        results["speed"] = speed.run()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    block = render(results)
+    print(block)
+    if not args.no_readme and args.only is None:
+        update_readme(block)
+        print("README.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

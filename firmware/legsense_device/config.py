@@ -1,0 +1,150 @@
+# Device configuration: a JSON file on flash, with defaults and validation.
+#
+# A missing or bad file never stops the board: every problem falls back to the default
+# for that key (or to all defaults) and is returned as a reason for the boot log. A boot
+# loop over a typo in a config file would lose a night.
+
+try:
+    import json
+except ImportError:  # pragma: no cover - every MicroPython port has json
+    import ujson as json  # type: ignore
+
+CONFIG_PATH = "/config.json"
+
+ODRS_HZ = (12.5, 26, 52, 104)
+LEGS = ("", "left", "right")
+
+DEFAULTS = {
+    "board": "esp32_devkitc_lsm6dsox",
+    "device_name": "legsense",
+    "odr_hz": 52,
+    "accel_fs_g": 2,
+    "gyro": True,
+    "gyro_fs_dps": 250,
+    "fifo_watermark": 26,
+    "epoch_s": 30,
+    "leg": "",
+    "schedule": None,
+    "utc_offset_min": 0,
+    "raw_samples": False,
+    "ble_while_recording": False,
+    "watchdog_ms": 8000,
+    "flash_reserve_kb": 64,
+}
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _hhmm(v):
+    # "22:30" -> minutes after midnight, or -1 when malformed
+    if not isinstance(v, str) or len(v) != 5 or v[2] != ":":
+        return -1
+    try:
+        h = int(v[:2])
+        m = int(v[3:])
+    except ValueError:
+        return -1
+    if 0 <= h < 24 and 0 <= m < 60:
+        return h * 60 + m
+    return -1
+
+
+def _check(key, v):
+    # Returns None when v is acceptable for key, else why not.
+    if key in ("board", "device_name"):
+        if not isinstance(v, str) or not 0 < len(v) <= 24:
+            return "must be a text of 1-24 characters"
+        for c in v:
+            if not (c.isalpha() or c.isdigit() or c in "_-"):
+                return "may hold letters, digits, '_' and '-' only"
+        return None
+    if key == "odr_hz":
+        if v not in ODRS_HZ or isinstance(v, bool):
+            return "must be one of 12.5, 26, 52, 104"
+        return None
+    if key == "accel_fs_g":
+        return None if v in (2, 4, 8, 16) and _is_int(v) else "must be 2, 4, 8 or 16"
+    if key == "gyro_fs_dps":
+        return None if v in (125, 250, 500, 1000, 2000) and _is_int(v) else "bad gyro range"
+    if key in ("gyro", "raw_samples", "ble_while_recording"):
+        return None if isinstance(v, bool) else "must be true or false"
+    if key == "fifo_watermark":
+        return None if _is_int(v) and 1 <= v <= 128 else "must be 1-128 samples"
+    if key == "epoch_s":
+        return None if _is_int(v) and v in (10, 15, 20, 30, 60) else "must be 10, 15, 20, 30 or 60"
+    if key == "leg":
+        return None if v in LEGS else "must be \"left\", \"right\" or \"\""
+    if key == "utc_offset_min":
+        return None if _is_int(v) and -840 <= v <= 840 else "must be -840..840 minutes"
+    if key == "watchdog_ms":
+        return None if _is_int(v) and 2000 <= v <= 60000 else "must be 2000-60000 ms"
+    if key == "flash_reserve_kb":
+        return None if _is_int(v) and 16 <= v <= 4096 else "must be 16-4096 KB"
+    if key == "schedule":
+        if v is None:
+            return None
+        if not isinstance(v, dict) or set(v) != {"start", "stop"}:
+            return "must be null or {\"start\": \"HH:MM\", \"stop\": \"HH:MM\"}"
+        if _hhmm(v["start"]) < 0 or _hhmm(v["stop"]) < 0:
+            return "start and stop must be HH:MM"
+        if v["start"] == v["stop"]:
+            return "start and stop must differ"
+        return None
+    return "unknown key"
+
+
+def validate(raw):
+    """Validated config from a dict: (config, reasons). Bad keys keep their defaults."""
+    cfg = dict(DEFAULTS)
+    reasons = []
+    if not isinstance(raw, dict):
+        return cfg, ["config is not a JSON object: using defaults"]
+    for key in raw:
+        why = _check(key, raw[key])
+        if why is None:
+            cfg[key] = raw[key]
+        elif why == "unknown key":
+            reasons.append("config: unknown key %r ignored" % (key,))
+        else:
+            reasons.append("config: %s %s: kept default %r" % (key, why, DEFAULTS[key]))
+    return cfg, reasons
+
+
+def load(path=CONFIG_PATH):
+    """Read and validate the config file: (config, reasons). Never raises."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return dict(DEFAULTS), ["config: no %s, using defaults" % path]
+    except ValueError:  # undecodable bytes (UnicodeError is a ValueError)
+        return dict(DEFAULTS), ["config: %s is not valid JSON (not text): using defaults" % path]
+    try:
+        raw = json.loads(text)
+    except ValueError as e:
+        return dict(DEFAULTS), ["config: %s is not valid JSON (%s): using defaults" % (path, e)]
+    return validate(raw)
+
+
+def save(cfg, path=CONFIG_PATH):
+    """Write a validated config atomically (temp file + rename); returns the reasons."""
+    clean, reasons = validate(cfg)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(clean))
+    try:
+        import os
+    except ImportError:  # pragma: no cover
+        import uos as os  # type: ignore
+    os.rename(tmp, path)
+    return clean, reasons
+
+
+def schedule_minutes(cfg):
+    """(start, stop) minutes after local midnight, or None when there is no schedule."""
+    s = cfg.get("schedule")
+    if not s:
+        return None
+    return _hhmm(s["start"]), _hhmm(s["stop"])

@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="legsense", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="legsense", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"legsense {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

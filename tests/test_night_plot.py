@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,7 +15,7 @@ from matplotlib.image import imread
 HOURS = 3.0
 
 
-def scored(onsets: list[float]):
+def scored(onsets: Sequence[float]):
     on = np.asarray(onsets, dtype=float)
     movements = Movements.from_arrays(on, on + 2.0)
     return score_wasm2016(movements, recording_s=HOURS * 3600)

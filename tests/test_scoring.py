@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from legsense.scoring import (
 NIGHT_S = 8 * 3600.0
 
 
-def movements(rows: list[tuple[float, float] | tuple[float, float, str]]) -> Movements:
+def movements(rows: Sequence[tuple[float, float] | tuple[float, float, str]]) -> Movements:
     """Rows of (onset, offset[, leg])."""
     onset = np.array([r[0] for r in rows], dtype=float)
     offset = np.array([r[1] for r in rows], dtype=float)
@@ -30,7 +31,7 @@ def movements(rows: list[tuple[float, float] | tuple[float, float, str]]) -> Mov
     return Movements.from_arrays(onset, offset, leg)
 
 
-def at(onsets: list[float], duration: float = 2.0) -> Movements:
+def at(onsets: Sequence[float], duration: float = 2.0) -> Movements:
     return movements([(t, t + duration) for t in onsets])
 
 

@@ -224,7 +224,7 @@ def _time_axis(ax, start_utc: datetime | None, end_h: float) -> None:
     past_hour_h = (start_utc.minute * 60 + start_utc.second) / 3600.0
     first = (1.0 - past_hour_h) % 1.0
     ticks = np.arange(first, end_h + 1e-9, step)
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_locator(FixedLocator(ticks.tolist()))
     ax.xaxis.set_major_formatter(
         FuncFormatter(lambda h, _: (start_utc + timedelta(hours=float(h))).strftime("%H:%M"))
     )

@@ -1,0 +1,380 @@
+# Driver for the ST LSM6DSOX / LSM6DSO (tagged FIFO) and LSM6DS3TR-C (pattern FIFO).
+#
+# Register addresses, bit fields and codes are from the ST datasheets (LSM6DSOX DS12814,
+# LSM6DSO DS12140, LSM6DS3TR-C DS12402). Both families share CTRL1_XL/CTRL2_G/CTRL3_C
+# and the ODR and full-scale codes; their FIFOs differ:
+#   LSM6DSOX/DSO: 512 words of 7 bytes (tag + X,Y,Z little-endian) read from 0x78..0x7E;
+#                 a burst read rolls back from 0x7E to 0x78, so many words come in one
+#                 transfer. The tag names the sensor and a 2-bit time-slot counter.
+#   LSM6DS3TR-C : 4 KB of untagged 16-bit words read from 0x3E/0x3F (rolls back to 0x3E);
+#                 each sample is a pattern Gx Gy Gz Ax Ay Az (gyro data set first) and
+#                 FIFO_PATTERN says which word of the pattern comes next.
+# The FIFO runs in continuous mode: when full, the oldest data is overwritten and the
+# overrun flag is raised; the driver counts those in `overflows`.
+#
+# read_fifo() allocates nothing: transfers go through memoryviews of fixed sizes made in
+# configure(); a read of n words is split into power-of-two blocks.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+from array import array
+
+from legsense_core.imu_scales import scales
+
+WHO_AM_I = const(0x0F)
+WHO_AM_I_LSM6DSOX = const(0x6C)  # also LSM6DSO: the two cannot be told apart by WHO_AM_I
+WHO_AM_I_LSM6DS3TRC = const(0x6A)
+
+_CTRL1_XL = const(0x10)
+_CTRL2_G = const(0x11)
+_CTRL3_C = const(0x12)
+_CTRL3_BDU = const(0x40)
+_CTRL3_IF_INC = const(0x04)
+_CTRL3_SW_RESET = const(0x01)
+_FIFO_STATUS1 = const(0x3A)
+
+# LSM6DSOX / LSM6DSO FIFO
+_O_FIFO_CTRL1 = const(0x07)  # WTM[7:0]
+_O_FIFO_CTRL2 = const(0x08)  # bit 0: WTM[8]
+_O_FIFO_CTRL3 = const(0x09)  # BDR_GY[3:0] << 4 | BDR_XL[3:0]
+_O_FIFO_CTRL4 = const(0x0A)  # FIFO_MODE[2:0]
+_O_FIFO_DATA_OUT_TAG = const(0x78)
+_O_STATUS2_OVR_LATCHED = const(0x08)
+_O_TAG_GYRO = const(0x01)
+_O_TAG_ACCEL = const(0x02)
+_O_WORD = const(7)
+
+# LSM6DS3TR-C FIFO
+_T_FIFO_CTRL1 = const(0x06)  # FTH[7:0]
+_T_FIFO_CTRL2 = const(0x07)  # FTH[10:8]
+_T_FIFO_CTRL3 = const(0x08)  # DEC_FIFO_GYRO[2:0] << 3 | DEC_FIFO_XL[2:0]
+_T_FIFO_CTRL5 = const(0x0A)  # ODR_FIFO[3:0] << 3 | FIFO_MODE[2:0]
+_T_FIFO_DATA_OUT_L = const(0x3E)
+_T_STATUS2_OVER_RUN = const(0x40)
+_T_STATUS2_EMPTY = const(0x10)
+_T_CAPACITY_WORDS = const(2048)
+
+_FIFO_MODE_BYPASS = const(0)
+_FIFO_MODE_CONTINUOUS = const(6)
+
+# ODR codes (CTRL1_XL/CTRL2_G ODR, FIFO BDR and DS3TR-C ODR_FIFO use the same codes).
+_ODR_HZ = (12.5, 26.0, 52.0, 104.0)
+_ODR_CODE = (1, 2, 3, 4)
+_FS_XL_CODE = {2: 0, 16: 1, 4: 2, 8: 3}
+_FS_G_CODE = {125: 0x02, 250: 0x00, 500: 0x04, 1000: 0x08, 2000: 0x0C}  # incl. FS_125 bit
+
+_BLOCK_WORDS = const(32)  # largest single FIFO transfer, in FIFO words
+_RESET_POLLS = const(100)
+
+NAMES = ("lsm6dsox", "lsm6dso", "lsm6ds3trc")
+
+
+def nearest_odr(odr_hz):
+    """Return (code, hz) of the supported ODR nearest to odr_hz (12.5-104 Hz)."""
+    if not 12.5 <= odr_hz <= 104:
+        raise ValueError("ODR %s Hz outside 12.5-104 Hz" % odr_hz)
+    best = 0
+    for i in range(1, len(_ODR_HZ)):
+        if abs(_ODR_HZ[i] - odr_hz) < abs(_ODR_HZ[best] - odr_hz):
+            best = i
+    return _ODR_CODE[best], _ODR_HZ[best]
+
+
+def _s16(b, i):
+    v = b[i] | (b[i + 1] << 8)
+    return v - 65536 if v & 0x8000 else v
+
+
+class _LSM6Base:
+    """What both LSM6 FIFO flavours share: registers, configuration, power."""
+
+    word_bytes = 0  # bytes per FIFO word (set by subclasses)
+
+    def __init__(self, i2c, address, name):
+        if name not in NAMES:
+            raise ValueError("not an LSM6 name: %r" % name)
+        self.i2c = i2c
+        self.address = address
+        self.name = name
+        self.gyro = False
+        self.odr_hz = 0.0
+        self.watermark = 0
+        self.overflows = 0
+        self.accel_scale, self.gyro_scale = scales(name, 2, 250)
+        self._reg = bytearray(1)
+        self._status = bytearray(4)
+        self._status_mv = memoryview(self._status)
+        self._buf = bytearray(_BLOCK_WORDS * self.word_bytes)
+        mv = memoryview(self._buf)
+        # Views of 32, 16, ..., 1 words: every read length is a sum of these.
+        views = []
+        n = _BLOCK_WORDS
+        while n:
+            views.append(mv[: n * self.word_bytes])
+            n >>= 1
+        self._views = tuple(views)
+
+    def _write(self, reg, value):
+        self._reg[0] = value
+        self.i2c.writeto_mem(self.address, reg, self._reg)
+
+    def _read(self, reg):
+        self.i2c.readfrom_mem_into(self.address, reg, self._reg)
+        return self._reg[0]
+
+    def _reset(self):
+        self._write(_CTRL3_C, _CTRL3_SW_RESET)
+        for _ in range(_RESET_POLLS):
+            if not self._read(_CTRL3_C) & _CTRL3_SW_RESET:
+                return
+        raise OSError("%s at 0x%02x: software reset did not complete" % (self.name, self.address))
+
+    def configure(self, odr_hz, accel_fs_g=2, gyro_fs_dps=250, gyro=True, watermark=32):
+        """Reset the chip, set ODR and full scales, start the FIFO in continuous mode.
+
+        odr_hz is rounded to the nearest supported rate (12.5, 26, 52, 104 Hz), which is
+        returned. gyro=False powers the gyroscope down and keeps it out of the FIFO.
+        watermark is in samples (the FIFO watermark flag rises at that level).
+        """
+        code, hz = nearest_odr(odr_hz)
+        if accel_fs_g not in _FS_XL_CODE:
+            raise ValueError("%s has no accelerometer range of %s g" % (self.name, accel_fs_g))
+        if gyro_fs_dps not in _FS_G_CODE:
+            raise ValueError("%s has no gyroscope range of %s dps" % (self.name, gyro_fs_dps))
+        self.accel_scale, self.gyro_scale = scales(self.name, accel_fs_g, gyro_fs_dps)
+        self.gyro = bool(gyro)
+        self.odr_hz = hz
+        self._reset()
+        self._write(_CTRL3_C, _CTRL3_BDU | _CTRL3_IF_INC)
+        self._write(_CTRL1_XL, (code << 4) | (_FS_XL_CODE[accel_fs_g] << 2))
+        self._write(_CTRL2_G, ((code << 4) | _FS_G_CODE[gyro_fs_dps]) if gyro else 0)
+        self._configure_fifo(code, watermark)
+        return hz
+
+    def power_down(self):
+        """Stop both sensors (ODR power-down) and the FIFO."""
+        self._stop_fifo()
+        self._write(_CTRL1_XL, 0)
+        self._write(_CTRL2_G, 0)
+        self.odr_hz = 0.0
+
+    def _read_words(self, words):
+        # Read `words` FIFO words in power-of-two blocks; yields nothing, calls _decode.
+        while words:
+            for view in self._views:
+                nw = len(view) // self.word_bytes
+                if nw <= words:
+                    break
+            self.i2c.readfrom_mem_into(self.address, self._data_reg, view)
+            self._decode(view, nw)
+            words -= nw
+
+
+class LSM6DSOX(_LSM6Base):
+    """LSM6DSOX / LSM6DSO: tagged FIFO words (TAG, X_L, X_H, Y_L, Y_H, Z_L, Z_H)."""
+
+    word_bytes = _O_WORD
+    _data_reg = _O_FIFO_DATA_OUT_TAG
+
+    def __init__(self, i2c, address=0x6A, name="lsm6dsox"):
+        super().__init__(i2c, address, name)
+        # A sample with the gyro on is two words (one per sensor) of the same time slot
+        # (TAG_CNT); after an overrun one of them may be gone, so words are paired here.
+        self._pend = array("h", (0, 0, 0, 0, 0, 0))  # ax ay az gx gy gz
+        self._pend_slot = -1
+        self._pend_mask = 0
+        self._acc = None
+        self._gyr = None
+        self._n = 0
+        self._max = 0
+
+    def _configure_fifo(self, code, watermark):
+        self._write(_O_FIFO_CTRL4, _FIFO_MODE_BYPASS)  # empties the FIFO
+        words = min(max(int(watermark), 0) * (2 if self.gyro else 1), 511)
+        self.watermark = words // (2 if self.gyro else 1)
+        self._write(_O_FIFO_CTRL1, words & 0xFF)
+        self._write(_O_FIFO_CTRL2, words >> 8)
+        self._write(_O_FIFO_CTRL3, ((code << 4) if self.gyro else 0) | code)
+        self._write(_O_FIFO_CTRL4, _FIFO_MODE_CONTINUOUS)
+        self._pend_slot = -1
+        self._pend_mask = 0
+
+    def _stop_fifo(self):
+        self._write(_O_FIFO_CTRL4, _FIFO_MODE_BYPASS)
+        self._write(_O_FIFO_CTRL3, 0)
+
+    def _fifo_words(self):
+        self.i2c.readfrom_mem_into(self.address, _FIFO_STATUS1, self._status_mv[:2])
+        if self._status[1] & _O_STATUS2_OVR_LATCHED:  # latched; cleared by this read
+            self.overflows += 1
+        return self._status[0] | ((self._status[1] & 0x03) << 8)
+
+    def fifo_level(self):
+        """Samples waiting in the FIFO (complete or not yet paired)."""
+        words = self._fifo_words()
+        return words // 2 if self.gyro else words
+
+    def read_fifo(self, acc, gyr, max_n):
+        """Read up to max_n samples into acc (and gyr) counts; return how many."""
+        words = self._fifo_words()
+        if self.gyro:
+            words = min(words, 2 * max_n - (1 if self._pend_mask else 0))
+        else:
+            words = min(words, max_n)
+        if words <= 0:
+            return 0
+        self._acc = acc
+        self._gyr = gyr
+        self._n = 0
+        self._max = max_n
+        self._read_words(words)
+        self._acc = None
+        self._gyr = None
+        return self._n
+
+    def _decode(self, b, nwords):
+        acc = self._acc
+        gyr = self._gyr
+        pend = self._pend
+        for w in range(nwords):
+            i = w * _O_WORD
+            tag = b[i] >> 3
+            if tag == _O_TAG_ACCEL:
+                off = 0
+                bit = 1
+            elif tag == _O_TAG_GYRO:
+                off = 3
+                bit = 2
+            else:
+                continue  # temperature, timestamp, config-change words: not batched here
+            if not self.gyro:
+                if bit == 1 and self._n < self._max:
+                    j = 3 * self._n
+                    acc[j] = _s16(b, i + 1)
+                    acc[j + 1] = _s16(b, i + 3)
+                    acc[j + 2] = _s16(b, i + 5)
+                    self._n += 1
+                continue
+            slot = (b[i] >> 1) & 0x03
+            if slot != self._pend_slot or self._pend_mask & bit:
+                self._pend_slot = slot  # new time slot: an unpaired half is dropped
+                self._pend_mask = 0
+            pend[off] = _s16(b, i + 1)
+            pend[off + 1] = _s16(b, i + 3)
+            pend[off + 2] = _s16(b, i + 5)
+            self._pend_mask |= bit
+            if self._pend_mask == 3:
+                self._pend_mask = 0
+                self._pend_slot = -1
+                if self._n < self._max:
+                    j = 3 * self._n
+                    acc[j] = pend[0]
+                    acc[j + 1] = pend[1]
+                    acc[j + 2] = pend[2]
+                    if gyr is not None:
+                        gyr[j] = pend[3]
+                        gyr[j + 1] = pend[4]
+                        gyr[j + 2] = pend[5]
+                    self._n += 1
+
+
+class LSM6DS3TRC(_LSM6Base):
+    """LSM6DS3TR-C: untagged 16-bit FIFO words in the pattern [Gx Gy Gz] Ax Ay Az."""
+
+    word_bytes = 2
+    _data_reg = _T_FIFO_DATA_OUT_L
+
+    def __init__(self, i2c, address=0x6A, name="lsm6ds3trc"):
+        super().__init__(i2c, address, name)
+        self._acc = None
+        self._gyr = None
+        self._n = 0
+        self._k = 0  # position within the current sample's pattern
+
+    def _pattern_words(self):
+        return 6 if self.gyro else 3
+
+    def _configure_fifo(self, code, watermark):
+        self._write(_T_FIFO_CTRL5, _FIFO_MODE_BYPASS)
+        pw = self._pattern_words()
+        words = min(max(int(watermark), 0) * pw, 2047)
+        self.watermark = words // pw
+        self._write(_T_FIFO_CTRL1, words & 0xFF)
+        self._write(_T_FIFO_CTRL2, words >> 8)
+        # Decimation code 001 = every sample; 000 = data set not in the FIFO.
+        self._write(_T_FIFO_CTRL3, (0x08 if self.gyro else 0) | 0x01)
+        self._write(_T_FIFO_CTRL5, (code << 3) | _FIFO_MODE_CONTINUOUS)
+
+    def _stop_fifo(self):
+        self._write(_T_FIFO_CTRL5, _FIFO_MODE_BYPASS)
+        self._write(_T_FIFO_CTRL3, 0)
+
+    def _fifo_status(self):
+        # FIFO_STATUS1..4 in one transfer: level, flags, pattern position.
+        self.i2c.readfrom_mem_into(self.address, _FIFO_STATUS1, self._status_mv)
+        s = self._status
+        words = s[0] | ((s[1] & 0x07) << 8)
+        if words == 0 and not s[1] & _T_STATUS2_EMPTY:
+            words = _T_CAPACITY_WORDS  # DIFF_FIFO has 11 bits: a full FIFO reads 0
+        if s[1] & _T_STATUS2_OVER_RUN:
+            self.overflows += 1
+        return words, s[2] | ((s[3] & 0x03) << 8)
+
+    def fifo_level(self):
+        """Whole samples waiting in the FIFO."""
+        words, _ = self._fifo_status()
+        return words // self._pattern_words()
+
+    def read_fifo(self, acc, gyr, max_n):
+        """Read up to max_n samples into acc (and gyr) counts; return how many."""
+        words, pattern = self._fifo_status()
+        pw = self._pattern_words()
+        self._acc = acc
+        self._gyr = gyr
+        self._n = 0
+        if pattern:
+            # An overrun left the oldest sample partial: read its tail and drop it.
+            skip = min(pw - pattern, words)
+            self._k = -skip
+            self._read_words(skip)
+            words -= skip
+        self._k = 0
+        self._read_words(min(words // pw, max_n) * pw)
+        self._acc = None
+        self._gyr = None
+        return self._n
+
+    def _decode(self, b, nwords):
+        if self._k < 0:  # discarding the tail of a partial sample
+            self._k += nwords
+            return
+        acc = self._acc
+        gyr = self._gyr
+        gyro = self.gyro
+        for w in range(nwords):
+            v = _s16(b, 2 * w)
+            k = self._k
+            j = 3 * self._n
+            if gyro and k < 3:
+                if gyr is not None:
+                    gyr[j + k] = v
+            else:
+                acc[j + k - (3 if gyro else 0)] = v
+            k += 1
+            if k == (6 if gyro else 3):
+                k = 0
+                self._n += 1
+            self._k = k
+
+
+def open_lsm6(i2c, address, name):
+    """Return the driver object for an LSM6 chip `name` at `address`."""
+    if name == "lsm6ds3trc":
+        return LSM6DS3TRC(i2c, address, name)
+    return LSM6DSOX(i2c, address, name)

@@ -1,0 +1,231 @@
+"""Register-level emulator of the InvenSense MPU-6050 and MPU-6886 on the I2C bus.
+
+Modelled (MPU-6000/6050 register map rev 4.2, MPU-6886 datasheet rev 1.1):
+- the register map with reset values legsense depends on: WHO_AM_I 0x68 (MPU-6050) /
+  0x19 (MPU-6886), PWR_MGMT_1 = 0x40 (MPU-6050, asleep) / 0x41 (MPU-6886), DEVICE_RESET;
+- register auto-increment on every register except FIFO_R_W (0x74), which a burst read
+  keeps reading;
+- sample rate = internal rate / (1 + SMPLRT_DIV), internal rate 1 kHz for DLPF_CFG 1-6
+  and 8 kHz for 0 and 7; SLEEP stops sampling; PWR_MGMT_2 standby bits zero those axes;
+- full scales ACCEL_CONFIG.AFS_SEL and GYRO_CONFIG.FS_SEL, big-endian data registers,
+  quantised with legsense_core.imu_scales and saturated at int16; temperature at a
+  fixed temp_c;
+- the 1024-byte FIFO: enabled by USER_CTRL.FIFO_EN, emptied by USER_CTRL.FIFO_RESET
+  (self-clearing), filled each sample in register order with what FIFO_EN selects
+  (MPU-6050: accel bit 3, temp bit 7, gyro X/Y/Z bits 6/5/4; MPU-6886: accel bit 3 and
+  gyro bit 4, each also writing the temperature); FIFO_COUNTH/L (reading COUNTH latches
+  the count); FIFO_R_W returns the last byte again when the FIFO is empty;
+- overflow: the oldest bytes are dropped (byte granularity: frames lose alignment, as on
+  the chip) and INT_STATUS.FIFO_OFLOW_INT is set; MPU-6886 with CONFIG.FIFO_MODE = 1
+  keeps the old data and drops the new instead. INT_STATUS clears when read.
+
+Not modelled: filters and noise, offsets and self-test, the DMP, the auxiliary I2C
+master and external-sensor FIFO data, FSYNC, wake-on-motion and low-power cycle modes,
+the MPU-6886 FIFO watermark registers, interrupt pins, SPI.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from legsense_core.imu_scales import scales
+
+from legsense.simulation.imu_quantise import axes_to_counts
+
+VARIANTS = {"mpu6050": 0x68, "mpu6886": 0x19}
+
+SMPLRT_DIV = 0x19
+CONFIG = 0x1A
+GYRO_CONFIG = 0x1B
+ACCEL_CONFIG = 0x1C
+ACCEL_CONFIG2 = 0x1D
+FIFO_EN = 0x23
+INT_ENABLE = 0x38
+INT_STATUS = 0x3A
+ACCEL_XOUT_H = 0x3B
+TEMP_OUT_H = 0x41
+GYRO_XOUT_H = 0x43
+USER_CTRL = 0x6A
+PWR_MGMT_1 = 0x6B
+PWR_MGMT_2 = 0x6C
+FIFO_COUNTH = 0x72
+FIFO_COUNTL = 0x73
+FIFO_R_W = 0x74
+WHO_AM_I = 0x75
+
+FIFO_BYTES = 1024
+INT_FIFO_OFLOW = 0x10
+INT_DATA_RDY = 0x01
+
+_READ_ONLY = {INT_STATUS, FIFO_COUNTH, FIFO_COUNTL, WHO_AM_I}
+_FS_G = (2, 4, 8, 16)
+_FS_DPS = (250, 500, 1000, 2000)
+
+
+def _be(values: Sequence[int]) -> bytes:
+    return b"".join((v & 0xFFFF).to_bytes(2, "big") for v in values)
+
+
+class MPU6Emulator:
+    """One MPU chip: attach it to an EmulatedI2C and push() samples at its rate."""
+
+    def __init__(self, variant: str = "mpu6050", temp_c: float = 25.0):
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown MPU variant {variant!r} (known: {', '.join(VARIANTS)})")
+        self.variant = variant
+        self.temp_c = temp_c
+        self.regs = bytearray(128)
+        self.fifo: deque[int] = deque()
+        self.samples_pushed = 0
+        self.bytes_dropped = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Power-on / DEVICE_RESET state."""
+        self.regs[:] = bytes(128)
+        self.regs[WHO_AM_I] = VARIANTS[self.variant]
+        self.regs[PWR_MGMT_1] = 0x41 if self.variant == "mpu6886" else 0x40
+        self.ptr = 0
+        self.fifo.clear()
+        self._int_status = 0
+        self._count_latch = 0
+        self._last_fifo_byte = 0
+
+    @property
+    def odr_hz(self) -> float:
+        """Sample rate at which push() is expected (0 while asleep)."""
+        if self.regs[PWR_MGMT_1] & 0x40:
+            return 0.0
+        dlpf = self.regs[CONFIG] & 0x07
+        internal = 8000.0 if dlpf in (0, 7) else 1000.0
+        return internal / (1 + self.regs[SMPLRT_DIV])
+
+    def accel_fs_g(self) -> int:
+        """Accelerometer full scale (ACCEL_CONFIG.AFS_SEL)."""
+        return _FS_G[(self.regs[ACCEL_CONFIG] >> 3) & 3]
+
+    def gyro_fs_dps(self) -> int:
+        """Gyroscope full scale (GYRO_CONFIG.FS_SEL)."""
+        return _FS_DPS[(self.regs[GYRO_CONFIG] >> 3) & 3]
+
+    def temp_counts(self) -> int:
+        """TEMP_OUT for temp_c (MPU-6050: /340 + 36.53; MPU-6886: /326.8 + 25)."""
+        if self.variant == "mpu6886":
+            return round((self.temp_c - 25.0) * 326.8)
+        return round((self.temp_c - 36.53) * 340.0)
+
+    # --- I2C target ------------------------------------------------------------------
+
+    def i2c_write(self, data: bytes) -> None:
+        """Write transfer: register address, then values."""
+        if not data:
+            return
+        self.ptr = data[0] & 0x7F
+        for value in data[1:]:
+            self._write_reg(self.ptr, value)
+            self.ptr = self._next(self.ptr)
+
+    def i2c_read(self, n: int) -> bytes:
+        """Read transfer from the register pointer."""
+        out = bytearray(n)
+        for k in range(n):
+            out[k] = self._read_reg(self.ptr)
+            self.ptr = self._next(self.ptr)
+        return bytes(out)
+
+    @staticmethod
+    def _next(reg: int) -> int:
+        return reg if reg == FIFO_R_W else (reg + 1) & 0x7F
+
+    def _write_reg(self, reg: int, value: int) -> None:
+        if reg in _READ_ONLY:
+            return
+        if reg == PWR_MGMT_1 and value & 0x80:
+            self.reset()
+            return
+        if reg == FIFO_R_W:
+            self._append(bytes((value,)))
+            return
+        if reg == USER_CTRL:
+            if value & 0x04:
+                self.fifo.clear()
+            value &= ~0x07  # the reset bits clear themselves
+        self.regs[reg] = value
+
+    def _read_reg(self, reg: int) -> int:
+        if reg == INT_STATUS:
+            v = self._int_status
+            self._int_status = 0
+            return v
+        if reg == FIFO_COUNTH:
+            self._count_latch = len(self.fifo)
+            return (self._count_latch >> 8) & 0x1F
+        if reg == FIFO_COUNTL:
+            return self._count_latch & 0xFF
+        if reg == FIFO_R_W:
+            if self.fifo:
+                self._last_fifo_byte = self.fifo.popleft()
+            return self._last_fifo_byte
+        return self.regs[reg]
+
+    # --- data in ---------------------------------------------------------------------
+
+    def _append(self, packet: bytes) -> None:
+        excess = len(self.fifo) + len(packet) - FIFO_BYTES
+        if excess > 0:
+            self._int_status |= INT_FIFO_OFLOW
+            if self.variant == "mpu6886" and self.regs[CONFIG] & 0x40:
+                self.bytes_dropped += len(packet)
+                return  # FIFO_MODE = 1: no writes once full
+            for _ in range(excess):
+                self.fifo.popleft()
+            self.bytes_dropped += excess
+        self.fifo.extend(packet)
+
+    def push(self, acc_g: Sequence[float], gyr_dps: Sequence[float] | None = None) -> None:
+        """One sample period: update data registers, DATA_RDY, and the FIFO."""
+        if self.odr_hz == 0.0:
+            return
+        acc_scale, gyr_scale = scales(self.variant, self.accel_fs_g(), self.gyro_fs_dps())
+        standby = self.regs[PWR_MGMT_2]
+        acc = list(axes_to_counts(acc_g, acc_scale))
+        gyr = list(axes_to_counts(gyr_dps if gyr_dps is not None else (0, 0, 0), gyr_scale))
+        for i in range(3):
+            if standby & (0x20 >> i):
+                acc[i] = 0
+            if standby & (0x04 >> i):
+                gyr[i] = 0
+        temp = self.temp_counts() if not self.regs[PWR_MGMT_1] & 0x08 else 0
+        self.regs[ACCEL_XOUT_H : ACCEL_XOUT_H + 6] = _be(acc)
+        self.regs[TEMP_OUT_H : TEMP_OUT_H + 2] = _be((temp,))
+        self.regs[GYRO_XOUT_H : GYRO_XOUT_H + 6] = _be(gyr)
+        self._int_status |= INT_DATA_RDY
+        self.samples_pushed += 1
+        if self.regs[USER_CTRL] & 0x40:
+            packet = self._packet()
+            if packet:
+                self._append(packet)
+
+    def _packet(self) -> bytes:
+        en = self.regs[FIFO_EN]
+        r = self.regs
+        if self.variant == "mpu6886":
+            accel, temp, gyro = en & 0x08, en & 0x18, en & 0x10
+            parts = []
+            if accel:
+                parts.append(r[ACCEL_XOUT_H : ACCEL_XOUT_H + 6])
+            if temp:
+                parts.append(r[TEMP_OUT_H : TEMP_OUT_H + 2])
+            if gyro:
+                parts.append(r[GYRO_XOUT_H : GYRO_XOUT_H + 6])
+            return b"".join(parts)
+        parts = []
+        if en & 0x08:
+            parts.append(r[ACCEL_XOUT_H : ACCEL_XOUT_H + 6])
+        if en & 0x80:
+            parts.append(r[TEMP_OUT_H : TEMP_OUT_H + 2])
+        for bit, reg in ((0x40, GYRO_XOUT_H), (0x20, GYRO_XOUT_H + 2), (0x10, GYRO_XOUT_H + 4)):
+            if en & bit:
+                parts.append(r[reg : reg + 2])
+        return b"".join(parts)

@@ -115,11 +115,27 @@ def epochs_from_tuples(epochs: list[tuple[int, ...]], epoch_ms: int) -> Epochs:
     )
 
 
+def data_spans(t_s: np.ndarray, gap_ms: int) -> list[tuple[float, float]]:
+    """Stretches of the recording with data: split where samples are more than the
+    detector's gap threshold apart."""
+    if len(t_s) == 0:
+        return []
+    cut = np.flatnonzero(np.diff(t_s) * 1000.0 > gap_ms)
+    starts = np.concatenate(([0], cut + 1))
+    ends = np.concatenate((cut, [len(t_s) - 1]))
+    return [(float(t_s[a]), float(t_s[b])) for a, b in zip(starts, ends, strict=True)]
+
+
 def night_info(trace: Trace, detection: Detection, source: str) -> NightInfo:
     """Recording times and metadata of an analysed trace."""
     t = trace.t_s
     recording_s = float(t[-1] - t[0]) if len(t) > 1 else 0.0
-    analysed_s = max(0.0, recording_s - detection.gap_s)
+    if recording_s <= 0:
+        raise InputError(
+            "the trace is too short to analyse (needs two samples or more)", trace.path
+        )
+    spans = data_spans(t, detection.config.gap_ms)
+    analysed_s = sum(b - a for a, b in spans)
     return NightInfo(
         recording_s=recording_s,
         analysed_s=analysed_s,
@@ -128,6 +144,7 @@ def night_info(trace: Trace, detection: Detection, source: str) -> NightInfo:
         imu=trace.imu or "",
         leg=trace.leg or "",
         source=source,
+        data_spans_s=spans,
     )
 
 

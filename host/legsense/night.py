@@ -80,3 +80,4 @@ class NightInfo:
     leg: str = ""
     source: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    data_spans_s: list[tuple[float, float]] | None = None  # stretches with data, no gaps

@@ -49,7 +49,8 @@ from typing import Any
 
 import numpy as np
 
-from legsense.night import Movements
+from legsense.errors import InputError
+from legsense.night import Movements, NightInfo
 
 RULES_NAME = "WASM/IRLSSG 2016"
 INDEX_BASIS = (
@@ -204,6 +205,20 @@ def score_wasm2016(
     )
     summary = _summary(scored, len(onset), recording_s, analysed_s, spans, params)
     return Scoring(lms=scored, movement_lm=movement_lm, summary=summary, params=params)
+
+
+def score_movements(movements: Movements, info: NightInfo, params: ScoringParams) -> Scoring:
+    """Score a night described by NightInfo; impossible input becomes an InputError (exit 2)."""
+    try:
+        return score_wasm2016(
+            movements,
+            recording_s=info.recording_s,
+            analysed_s=info.analysed_s,
+            params=params,
+            data_spans_s=info.data_spans_s,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc), info.source or None) from None
 
 
 def periodicity_index(imi_s: np.ndarray, min_imi_s: float, max_imi_s: float) -> float | None:

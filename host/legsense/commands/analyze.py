@@ -9,7 +9,7 @@ from legsense.analysis import analyze_trace
 from legsense.commands.scoring_options import add_scoring_options, scoring_params_from_args
 from legsense.night_folder import write_night_folder
 from legsense.progress import Progress
-from legsense.scoring import score_wasm2016
+from legsense.scoring import score_movements
 from legsense.trace import read_trace
 
 
@@ -33,9 +33,7 @@ def run(args: argparse.Namespace) -> int:
     trace = read_trace(args.trace)
     progress = Progress("analyse", "samples", enabled=not args.quiet)
     detection, info = analyze_trace(trace, progress=progress)
-    scoring = score_wasm2016(
-        detection.movements, recording_s=info.recording_s, analysed_s=info.analysed_s, params=params
-    )
+    scoring = score_movements(detection.movements, info, params)
     write_night_folder(
         args.out,
         detection.movements,

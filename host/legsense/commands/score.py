@@ -9,8 +9,9 @@ from pathlib import Path
 
 from legsense.commands.scoring_options import add_scoring_options, scoring_params_from_args
 from legsense.errors import InputError
+from legsense.night import NightInfo
 from legsense.night_folder import read_events_csv
-from legsense.scoring import score_wasm2016
+from legsense.scoring import score_movements
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -41,12 +42,17 @@ def run(args: argparse.Namespace) -> int:
         recording_s = args.recording_hours * 3600.0
     else:
         recording_s = float(movements.offset_s.max()) if len(movements) else 0.0
+    if recording_s <= 0:
+        raise InputError(
+            "no movements to tell the recording length: give --recording-hours", args.events
+        )
     if len(movements) and recording_s < float(movements.offset_s.max()):
         raise InputError(
             f"--recording-hours {args.recording_hours:g} is shorter than the events "
             f"(last offset at {movements.offset_s.max() / 3600:.3f} h)"
         )
-    scoring = score_wasm2016(movements, recording_s=recording_s, params=params)
+    info = NightInfo(recording_s, recording_s, 0.0, source=str(args.events))
+    scoring = score_movements(movements, info, params)
     summary = dict(scoring.summary)
     if args.recording_hours is None:
         summary["recording_hours_source"] = "last offset in the event list"

@@ -223,7 +223,7 @@ def _parse_numeric(
             body,
             delimiter=",",
             comments=None,
-            usecols=range(ncols),
+            usecols=range(ncols) if len(columns) > ncols else None,
             dtype=np.float64,
             ndmin=2,
         )
@@ -257,7 +257,7 @@ def _scan_for_error(
         if not text:
             continue
         cells = [c.strip() for c in text.split(",")]
-        if len(columns) > ncols and len(cells) == len(columns) and cells[-1] == "":
+        if len(columns) > ncols and cells[-1] == "":
             cells = cells[:-1]  # raw format: the trailing comma
         if len(cells) != ncols:
             raise InputError(f"expected {ncols} columns, found {len(cells)}", path, line_no)

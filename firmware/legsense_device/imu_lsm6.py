@@ -69,10 +69,10 @@ _ODR_CODE = (1, 2, 3, 4)
 _FS_XL_CODE = {2: 0, 16: 1, 4: 2, 8: 3}
 _FS_G_CODE = {125: 0x02, 250: 0x00, 500: 0x04, 1000: 0x08, 2000: 0x0C}  # incl. FS_125 bit
 
-_BLOCK_WORDS = const(32)  # largest single FIFO transfer, in FIFO words
 _RESET_POLLS = const(100)
 
 NAMES = ("lsm6dsox", "lsm6dso", "lsm6ds3trc")
+_NO_SAMPLES = array("h")
 
 
 def nearest_odr(odr_hz):
@@ -95,6 +95,8 @@ class _LSM6Base:
     """What both LSM6 FIFO flavours share: registers, configuration, power."""
 
     word_bytes = 0  # bytes per FIFO word (set by subclasses)
+    block_words = 0  # largest single FIFO transfer, a power of two (about 256 bytes)
+    _data_reg = 0  # FIFO output register a burst starts at
 
     def __init__(self, i2c, address, name):
         if name not in NAMES:
@@ -110,11 +112,11 @@ class _LSM6Base:
         self._reg = bytearray(1)
         self._status = bytearray(4)
         self._status_mv = memoryview(self._status)
-        self._buf = bytearray(_BLOCK_WORDS * self.word_bytes)
+        self._buf = bytearray(self.block_words * self.word_bytes)
         mv = memoryview(self._buf)
         # Views of 32, 16, ..., 1 words: every read length is a sum of these.
         views = []
-        n = _BLOCK_WORDS
+        n = self.block_words
         while n:
             views.append(mv[: n * self.word_bytes])
             n >>= 1
@@ -164,6 +166,15 @@ class _LSM6Base:
         self._write(_CTRL2_G, 0)
         self.odr_hz = 0.0
 
+    def _configure_fifo(self, code, watermark):
+        raise NotImplementedError
+
+    def _stop_fifo(self):
+        raise NotImplementedError
+
+    def _decode(self, b, nwords):
+        raise NotImplementedError
+
     def _read_words(self, words):
         # Read `words` FIFO words in power-of-two blocks; yields nothing, calls _decode.
         while words:
@@ -180,6 +191,7 @@ class LSM6DSOX(_LSM6Base):
     """LSM6DSOX / LSM6DSO: tagged FIFO words (TAG, X_L, X_H, Y_L, Y_H, Z_L, Z_H)."""
 
     word_bytes = _O_WORD
+    block_words = 32
     _data_reg = _O_FIFO_DATA_OUT_TAG
 
     def __init__(self, i2c, address=0x6A, name="lsm6dsox"):
@@ -189,8 +201,8 @@ class LSM6DSOX(_LSM6Base):
         self._pend = array("h", (0, 0, 0, 0, 0, 0))  # ax ay az gx gy gz
         self._pend_slot = -1
         self._pend_mask = 0
-        self._acc = None
-        self._gyr = None
+        self._acc = _NO_SAMPLES  # the caller's buffers while read_fifo() runs
+        self._gyr = _NO_SAMPLES
         self._n = 0
         self._max = 0
 
@@ -234,8 +246,8 @@ class LSM6DSOX(_LSM6Base):
         self._n = 0
         self._max = max_n
         self._read_words(words)
-        self._acc = None
-        self._gyr = None
+        self._acc = _NO_SAMPLES
+        self._gyr = _NO_SAMPLES
         return self._n
 
     def _decode(self, b, nwords):
@@ -288,12 +300,13 @@ class LSM6DS3TRC(_LSM6Base):
     """LSM6DS3TR-C: untagged 16-bit FIFO words in the pattern [Gx Gy Gz] Ax Ay Az."""
 
     word_bytes = 2
+    block_words = 128
     _data_reg = _T_FIFO_DATA_OUT_L
 
     def __init__(self, i2c, address=0x6A, name="lsm6ds3trc"):
         super().__init__(i2c, address, name)
-        self._acc = None
-        self._gyr = None
+        self._acc = _NO_SAMPLES  # the caller's buffers while read_fifo() runs
+        self._gyr = _NO_SAMPLES
         self._n = 0
         self._k = 0  # position within the current sample's pattern
 
@@ -346,8 +359,8 @@ class LSM6DS3TRC(_LSM6Base):
             words -= skip
         self._k = 0
         self._read_words(min(words // pw, max_n) * pw)
-        self._acc = None
-        self._gyr = None
+        self._acc = _NO_SAMPLES
+        self._gyr = _NO_SAMPLES
         return self._n
 
     def _decode(self, b, nwords):

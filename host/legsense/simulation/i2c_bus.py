@@ -25,9 +25,11 @@ class I2CTarget(Protocol):
 
     def i2c_write(self, data: bytes) -> None:
         """A write transfer: data[0] is the register address, the rest are values."""
+        ...
 
     def i2c_read(self, n: int) -> bytes:
         """A read transfer of n bytes from the current register pointer."""
+        ...
 
 
 @dataclass

@@ -41,9 +41,12 @@ class TraceFeeder:
         """Produce every tick up to and including t_s; return how many were pushed."""
         rate = float(self.imu.odr_hz)
         if rate != self._rate:  # new rate (or powered up/down): restart the tick grid
-            self._base_s = self.now_s
+            if self._rate > 0.0 and self._ticks:  # continue from the last tick
+                self._base_s += (self._ticks - 1) / self._rate
+            else:  # was off: the first sample comes one period after now (or at start)
+                self._base_s = self.now_s
+            self._ticks = 1 if self.pushed else 0
             self._rate = rate
-            self._ticks = 0
         if rate <= 0.0:
             self.now_s = max(self.now_s, t_s)
             return 0

@@ -112,6 +112,7 @@ class _LSM6Base:
         self._reg = bytearray(1)
         self._status = bytearray(4)
         self._status_mv = memoryview(self._status)
+        self._status2_mv = self._status_mv[:2]  # slicing allocates on MicroPython: once
         self._buf = bytearray(self.block_words * self.word_bytes)
         mv = memoryview(self._buf)
         # Views of 32, 16, ..., 1 words: every read length is a sum of these.
@@ -222,7 +223,7 @@ class LSM6DSOX(_LSM6Base):
         self._write(_O_FIFO_CTRL3, 0)
 
     def _fifo_words(self):
-        self.i2c.readfrom_mem_into(self.address, _FIFO_STATUS1, self._status_mv[:2])
+        self.i2c.readfrom_mem_into(self.address, _FIFO_STATUS1, self._status2_mv)
         if self._status[1] & _O_STATUS2_OVR_LATCHED:  # latched; cleared by this read
             self.overflows += 1
         return self._status[0] | ((self._status[1] & 0x03) << 8)
@@ -309,6 +310,7 @@ class LSM6DS3TRC(_LSM6Base):
         self._gyr = _NO_SAMPLES
         self._n = 0
         self._k = 0  # position within the current sample's pattern
+        self._pattern = 0  # FIFO_PATTERN at the last status read
 
     def _pattern_words(self):
         return 6 if self.gyro else 3
@@ -337,16 +339,17 @@ class LSM6DS3TRC(_LSM6Base):
             words = _T_CAPACITY_WORDS  # DIFF_FIFO has 11 bits: a full FIFO reads 0
         if s[1] & _T_STATUS2_OVER_RUN:
             self.overflows += 1
-        return words, s[2] | ((s[3] & 0x03) << 8)
+        self._pattern = s[2] | ((s[3] & 0x03) << 8)  # not returned: a tuple would allocate
+        return words
 
     def fifo_level(self):
         """Whole samples waiting in the FIFO."""
-        words, _ = self._fifo_status()
-        return words // self._pattern_words()
+        return self._fifo_status() // self._pattern_words()
 
     def read_fifo(self, acc, gyr, max_n):
         """Read up to max_n samples into acc (and gyr) counts; return how many."""
-        words, pattern = self._fifo_status()
+        words = self._fifo_status()
+        pattern = self._pattern
         pw = self._pattern_words()
         self._acc = acc
         self._gyr = gyr

@@ -431,6 +431,23 @@ def test_lsm_watermark_flag(name, wtm_words_per_sample):
     assert len(emu.fifo) == 16 * wtm_words_per_sample
 
 
+@pytest.mark.parametrize("total", [100, 300])
+def test_lsm6dsox_pairs_words_by_time_slot_in_either_order(total):
+    bus = EmulatedI2C()
+    emu = LSM6Emulator("lsm6dsox", accel_word_first=True)
+    bus.attach(0x6A, emu)
+    drv = open_imu(bus)
+    drv.configure(52, gyro=True)
+    push_numbered(emu, drv, "lsm6dsox", 0, total)  # 300: overruns 512 words
+    acc, gyr = buffers(300)
+    n = drv.read_fifo(acc, gyr, 300)
+    assert n == min(total, 256)  # 512 words: 256 whole time slots
+    first = total - n
+    for i in range(n):
+        a, g = sample_counts(first + i)
+        assert (tuple(acc[3 * i : 3 * i + 3]), tuple(gyr[3 * i : 3 * i + 3])) == (a, g)
+
+
 # --- accelerometer-only mode ---------------------------------------------------------
 
 

@@ -97,10 +97,13 @@ def tag_byte(tag: int, slot: int) -> int:
 class LSM6Emulator:
     """One LSM6 chip: attach it to an EmulatedI2C and push() samples at its ODR."""
 
-    def __init__(self, variant: str = "lsm6dsox"):
+    def __init__(self, variant: str = "lsm6dsox", accel_word_first: bool = False):
+        """accel_word_first: order of the two words of a time slot in the tagged FIFO
+        (the datasheet does not fix it; drivers must pair words by TAG_CNT)."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown LSM6 variant {variant!r} (known: {', '.join(VARIANTS)})")
         self.variant = variant
+        self.accel_word_first = accel_word_first
         self.tagged = variant != "lsm6ds3trc"
         self.capacity_words = O_CAPACITY_WORDS if self.tagged else T_CAPACITY_WORDS
         self.regs = bytearray(128)
@@ -337,7 +340,10 @@ class LSM6Emulator:
         bdr_xl = min(c3 & 0x0F, xl_code) if xl_code in ODR_HZ else 0
         bdr_gy = min(c3 >> 4, g_code) if g_code in ODR_HZ else 0
         wrote = False
-        for tag, code, xyz in ((TAG_GYRO, bdr_gy, gyr), (TAG_ACCEL, bdr_xl, acc)):
+        words = [(TAG_GYRO, bdr_gy, gyr), (TAG_ACCEL, bdr_xl, acc)]
+        if self.accel_word_first:
+            words.reverse()
+        for tag, code, xyz in words:
             if self._due(tick, base, code):
                 data = b"".join((v & 0xFFFF).to_bytes(2, "little") for v in xyz)
                 self._store(bytes((tag_byte(tag, self._slot),)) + data)

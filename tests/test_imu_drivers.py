@@ -448,6 +448,20 @@ def test_lsm6dsox_pairs_words_by_time_slot_in_either_order(total):
         assert (tuple(acc[3 * i : 3 * i + 3]), tuple(gyr[3 * i : 3 * i + 3])) == (a, g)
 
 
+def test_lsm6dsox_slot_split_across_reads_and_lost_half():
+    _, emu, drv = make("lsm6dsox")
+    drv.configure(52, gyro=True)
+    push_numbered(emu, drv, "lsm6dsox", 0, 10)
+    emu.fifo.popleft()  # the oldest gyro word is lost: sample 0 is incomplete
+    late = emu.fifo.pop()  # the chip has not yet written sample 9's second word
+    acc, gyr = buffers(16)
+    assert drv.read_fifo(acc, gyr, 16) == 8  # samples 1..8; 9's first word waits
+    assert tuple(acc[0:3]) == sample_counts(1)[0]
+    emu.fifo.append(late)
+    assert drv.read_fifo(acc, gyr, 16) == 1
+    assert (tuple(acc[0:3]), tuple(gyr[0:3])) == sample_counts(9)
+
+
 # --- accelerometer-only mode ---------------------------------------------------------
 
 

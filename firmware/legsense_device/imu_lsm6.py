@@ -25,6 +25,15 @@ except ImportError:  # CPython
 
 from array import array
 
+try:
+    from time import sleep_ms
+except ImportError:  # CPython
+    from time import sleep
+
+    def sleep_ms(ms):
+        sleep(ms / 1000)
+
+
 from legsense_core.imu_scales import scales
 
 WHO_AM_I = const(0x0F)
@@ -132,10 +141,15 @@ class _LSM6Base:
         return self._reg[0]
 
     def _reset(self):
+        # SW_RESET takes about 50 us; poll it (1 ms apart, at most _RESET_POLLS ms).
         self._write(_CTRL3_C, _CTRL3_SW_RESET)
         for _ in range(_RESET_POLLS):
-            if not self._read(_CTRL3_C) & _CTRL3_SW_RESET:
-                return
+            try:
+                if not self._read(_CTRL3_C) & _CTRL3_SW_RESET:
+                    return
+            except OSError:
+                pass  # not acknowledging while it resets
+            sleep_ms(1)
         raise OSError("%s at 0x%02x: software reset did not complete" % (self.name, self.address))
 
     def configure(self, odr_hz, accel_fs_g=2, gyro_fs_dps=250, gyro=True, watermark=32):

@@ -25,6 +25,15 @@ except ImportError:  # CPython
 
 from legsense_core.imu_scales import scales
 
+try:
+    from time import sleep_ms
+except ImportError:  # CPython
+    from time import sleep
+
+    def sleep_ms(ms):
+        sleep(ms / 1000)
+
+
 WHO_AM_I = const(0x75)
 WHO_AM_I_MPU6050 = const(0x68)
 WHO_AM_I_MPU6886 = const(0x19)
@@ -58,7 +67,7 @@ _FS_CODE_DPS = {250: 0, 500: 1, 1000: 2, 2000: 3}
 _DLPF = ((1, 184), (2, 94), (3, 44), (4, 21), (5, 10), (6, 5))
 _FIFO_BYTES = const(1024)
 _BLOCK_SAMPLES = const(32)
-_RESET_POLLS = const(100)
+_RESET_POLLS = const(200)
 
 NAMES = ("mpu6050", "mpu6886")
 
@@ -130,10 +139,16 @@ class MPU6:
         self.accel_scale, self.gyro_scale = scales(self.name, accel_fs_g, gyro_fs_dps)
         self.gyro = bool(gyro)
         self.odr_hz = hz
+        # DEVICE_RESET clears itself when the reset is done (up to ~100 ms; the chip may
+        # not acknowledge meanwhile): poll 1 ms apart, at most _RESET_POLLS ms.
         self._write(_PWR_MGMT_1, _PWR_DEVICE_RESET)
         for _ in range(_RESET_POLLS):
-            if not self._read(_PWR_MGMT_1) & _PWR_DEVICE_RESET:
-                break
+            try:
+                if not self._read(_PWR_MGMT_1) & _PWR_DEVICE_RESET:
+                    break
+            except OSError:
+                pass
+            sleep_ms(1)
         else:
             raise OSError("%s at 0x%02x: device reset did not complete" % (self.name, self.address))
         # Wake up; clock from the gyro PLL (MPU-6886: auto-select), internal oscillator

@@ -133,7 +133,7 @@ class NightLog:
         self._pos = 0
         self._nights = {}  # night id -> [start_utc, last_t, size, acked, closed]
         self._active = -1
-        self._info = None  # the active night's info list
+        self._info = [0, 0, 0, 0, False]  # the recording night's info (a spare when none)
         self._file = None
         self._stopping = False
         self._next_id = 1
@@ -499,13 +499,14 @@ class NightLog:
 
     def flush(self):
         """Write the buffered records and sync the file; then check the flash reserve."""
-        if self._file is None or self._pos == 0:
+        f = self._file
+        if f is None or self._pos == 0:
             return
         n = self._pos
         try:
-            self._file.write(self._mv[0:n])
-            self._file.flush()
-            _fsync(self._file)
+            f.write(self._mv[0:n])
+            f.flush()
+            _fsync(f)
         except OSError as e:
             self._write_failed(e)
             return
@@ -520,13 +521,15 @@ class NightLog:
         # The flash refused a write (full, or worn): the file may end in a torn record.
         # Close it and recover it as at boot; record nothing more.
         night_id = self._active
+        f = self._file
         try:
-            self._file.close()
+            if f is not None:
+                f.close()
         except OSError:
             pass
         self._file = None
         self._active = -1
-        self._info = None
+        self._info = [0, 0, 0, 0, False]
         self._pos = 0
         self._recover_night(night_id, bytearray(_SCAN_WINDOW))
         acked = self._read_state(self._path(night_id, "ack"), 0)
@@ -555,10 +558,9 @@ class NightLog:
         if self._file is not None:
             self._file.close()
             self._file = None
-        if self._info is not None:
-            self._info[_CLOSED] = True
+        self._info[_CLOSED] = True
         self._active = -1
-        self._info = None
+        self._info = [0, 0, 0, 0, False]
 
     # -- space ------------------------------------------------------------------------
 

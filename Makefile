@@ -45,7 +45,8 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
-	$(BIN)/pyright -p firmware -t "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	$(BIN)/pyright -p firmware --pythonpath $(BIN)/python \
+	  -t "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 mpy-check: setup
 	@for f in $$(git ls-files 'firmware/*.py'); do \

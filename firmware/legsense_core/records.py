@@ -147,26 +147,27 @@ _RAW = "<IHB"  # 7 bytes + data
 # night header: version, night id, rate, accel num/den, gyro num/den, start ticks,
 # anchor device ms, anchor UTC ms; then 4 names (u8 length + UTF-8), then the config
 # (u16 length + compact JSON)
-_NIGHT = "<BIIIIIIIiQ"  # 45 bytes
+_NIGHT = "<BIIIIIIIiQ"  # 41 bytes
 
-_EVENT_SIZE = const(21)
-_EPOCH_SIZE = const(22)
-_BATTERY_SIZE = const(7)
-_ANCHOR_SIZE = const(12)
-_MARKER_SIZE = const(10)
-_RAW_SIZE = const(7)
-_NIGHT_SIZE = const(45)
-MAX_RAW_DATA = const(1009)  # MAX_PAYLOAD - _RAW_SIZE
+# Fixed payload sizes (the night header's fixed part; marker and raw before their bytes).
+EVENT_SIZE = struct.calcsize(_EVENT)
+EPOCH_SIZE = struct.calcsize(_EPOCH)
+BATTERY_SIZE = struct.calcsize(_BATTERY)
+ANCHOR_SIZE = struct.calcsize(_ANCHOR)
+MARKER_SIZE = struct.calcsize(_MARKER)
+RAW_SIZE = struct.calcsize(_RAW)
+NIGHT_SIZE = struct.calcsize(_NIGHT)
+MAX_RAW_DATA = MAX_PAYLOAD - RAW_SIZE
 
 # (smallest, largest) payload per type; anything else is a bad length.
 _PAYLOAD_RANGE = {
-    T_NIGHT: (_NIGHT_SIZE + 4 + 2, MAX_PAYLOAD),
-    T_EVENT: (_EVENT_SIZE, _EVENT_SIZE),
-    T_EPOCH: (_EPOCH_SIZE, _EPOCH_SIZE),
-    T_BATTERY: (_BATTERY_SIZE, _BATTERY_SIZE),
-    T_ANCHOR: (_ANCHOR_SIZE, _ANCHOR_SIZE),
-    T_MARKER: (_MARKER_SIZE, _MARKER_SIZE + MAX_TEXT),
-    T_RAW: (_RAW_SIZE, MAX_PAYLOAD),
+    T_NIGHT: (NIGHT_SIZE + 4 + 2, MAX_PAYLOAD),
+    T_EVENT: (EVENT_SIZE, EVENT_SIZE),
+    T_EPOCH: (EPOCH_SIZE, EPOCH_SIZE),
+    T_BATTERY: (BATTERY_SIZE, BATTERY_SIZE),
+    T_ANCHOR: (ANCHOR_SIZE, ANCHOR_SIZE),
+    T_MARKER: (MARKER_SIZE, MARKER_SIZE + MAX_TEXT),
+    T_RAW: (RAW_SIZE, MAX_PAYLOAD),
 }
 
 _U8 = const(0xFF)
@@ -217,7 +218,7 @@ def _put_name(buf, pos, name):
 
 def night_size(device_id, firmware, board, imu, config_json):
     """Bytes the night header record will take with these variable fields."""
-    n = _NIGHT_SIZE + 4 + 2 + len(config_json)
+    n = NIGHT_SIZE + 4 + 2 + len(config_json)
     for s in (device_id, firmware, board, imu):
         n += len(s.encode() if isinstance(s, str) else s)
     return OVERHEAD + n
@@ -268,7 +269,7 @@ def encode_night(
         _clamp(anchor_dev_ms, _I32_MIN, _I32_MAX),
         _clamp(anchor_utc_ms, 0, _U64),
     )
-    p += _NIGHT_SIZE
+    p += NIGHT_SIZE
     for name in (device_id, firmware, board, imu):
         p = _put_name(buf, p, name)
     struct.pack_into("<H", buf, p, len(config_json))
@@ -278,7 +279,7 @@ def encode_night(
 
 def encode_event(buf, off, ev):
     """LM event: the detector's event tuple (EVENT_FIELDS). Returns the end offset."""
-    _room(buf, off, _EVENT_SIZE)
+    _room(buf, off, EVENT_SIZE)
     struct.pack_into(
         _EVENT,
         buf,
@@ -290,12 +291,12 @@ def encode_event(buf, off, ev):
         _clamp(ev[4], 0, _U8),
         _clamp(ev[5], 0, _U32),
     )
-    return _finish(buf, off, T_EVENT, _EVENT_SIZE)
+    return _finish(buf, off, T_EVENT, EVENT_SIZE)
 
 
 def encode_epoch(buf, off, ep):
     """Epoch: the detector's epoch tuple (EPOCH_FIELDS). Returns the end offset."""
-    _room(buf, off, _EPOCH_SIZE)
+    _room(buf, off, EPOCH_SIZE)
     struct.pack_into(
         _EPOCH,
         buf,
@@ -308,12 +309,12 @@ def encode_epoch(buf, off, ep):
         _clamp(ep[5], -32768, 32767),
         _clamp(ep[6], -32768, 32767),
     )
-    return _finish(buf, off, T_EPOCH, _EPOCH_SIZE)
+    return _finish(buf, off, T_EPOCH, EPOCH_SIZE)
 
 
 def encode_battery(buf, off, t_ms, mv, percent):
     """Battery reading at device ms t_ms: millivolts and percent. Returns the end offset."""
-    _room(buf, off, _BATTERY_SIZE)
+    _room(buf, off, BATTERY_SIZE)
     struct.pack_into(
         _BATTERY,
         buf,
@@ -322,14 +323,14 @@ def encode_battery(buf, off, t_ms, mv, percent):
         _clamp(mv, 0, _U16),
         _clamp(percent, 0, 100),
     )
-    return _finish(buf, off, T_BATTERY, _BATTERY_SIZE)
+    return _finish(buf, off, T_BATTERY, BATTERY_SIZE)
 
 
 def encode_anchor(buf, off, t_ms, utc_ms):
     """Clock anchor: device ms since night start t_ms was UTC epoch ms utc_ms."""
-    _room(buf, off, _ANCHOR_SIZE)
+    _room(buf, off, ANCHOR_SIZE)
     struct.pack_into(_ANCHOR, buf, off + HEAD_SIZE, _clamp(t_ms, 0, _U32), _clamp(utc_ms, 0, _U64))
-    return _finish(buf, off, T_ANCHOR, _ANCHOR_SIZE)
+    return _finish(buf, off, T_ANCHOR, ANCHOR_SIZE)
 
 
 def encode_marker(buf, off, t_ms, code, value=0, text=""):
@@ -337,7 +338,7 @@ def encode_marker(buf, off, t_ms, code, value=0, text=""):
     raw = text.encode() if isinstance(text, str) else text
     if len(raw) > MAX_TEXT:
         raise ValueError("marker text longer than %d bytes" % MAX_TEXT)
-    size = _MARKER_SIZE + len(raw)
+    size = MARKER_SIZE + len(raw)
     _room(buf, off, size)
     p = off + HEAD_SIZE
     struct.pack_into(
@@ -349,19 +350,19 @@ def encode_marker(buf, off, t_ms, code, value=0, text=""):
         _clamp(value, 0, _U32),
         len(raw),
     )
-    buf[p + _MARKER_SIZE : p + size] = raw
+    buf[p + MARKER_SIZE : p + size] = raw
     return _finish(buf, off, T_MARKER, size)
 
 
 def encode_raw(buf, off, t_ms, n_samples, codec, data):
     """Raw-sample chunk starting at device ms t_ms: n_samples samples coded by codec."""
-    size = _RAW_SIZE + len(data)
+    size = RAW_SIZE + len(data)
     if size > MAX_PAYLOAD:
         raise ValueError("raw chunk of %d bytes exceeds %d" % (len(data), MAX_RAW_DATA))
     _room(buf, off, size)
     p = off + HEAD_SIZE
     struct.pack_into(_RAW, buf, p, _clamp(t_ms, 0, _U32), _clamp(n_samples, 0, _U16), codec & _U8)
-    buf[p + _RAW_SIZE : p + size] = data
+    buf[p + RAW_SIZE : p + size] = data
     return _finish(buf, off, T_RAW, size)
 
 
@@ -415,7 +416,7 @@ def _decode_night(buf, p, end):
     v = struct.unpack_from(_NIGHT, buf, p)
     if v[0] != FORMAT_VERSION:
         return ERR_VERSION
-    q = p + _NIGHT_SIZE
+    q = p + NIGHT_SIZE
     names = []
     for _ in range(4):
         got = _get_name(buf, q, end)
@@ -460,7 +461,7 @@ def decode_payload(rtype, buf, p, end):
         return struct.unpack_from(_ANCHOR, buf, p)
     if rtype == T_MARKER:
         t, code, value, n = struct.unpack_from(_MARKER, buf, p)
-        q = p + _MARKER_SIZE
+        q = p + MARKER_SIZE
         if q + n != end:
             return ERR_LENGTH
         try:
@@ -470,7 +471,7 @@ def decode_payload(rtype, buf, p, end):
         return (t, code, value, text)
     if rtype == T_RAW:
         t, n_samples, codec = struct.unpack_from(_RAW, buf, p)
-        return (t, n_samples, codec, bytes(buf[p + _RAW_SIZE : end]))
+        return (t, n_samples, codec, bytes(buf[p + RAW_SIZE : end]))
     if rtype == T_NIGHT:
         return _decode_night(buf, p, end)
     return ERR_TYPE

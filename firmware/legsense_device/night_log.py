@@ -44,11 +44,11 @@ _SIZE = 2  # bytes durably written (what the host may read)
 _ACKED = 3
 _CLOSED = 4
 
-_EVENT_BYTES = records.OVERHEAD + 21
-_EPOCH_BYTES = records.OVERHEAD + 22
-_BATTERY_BYTES = records.OVERHEAD + 7
-_ANCHOR_BYTES = records.OVERHEAD + 12
-_MARKER_BYTES = records.OVERHEAD + 10
+_EVENT_BYTES = records.OVERHEAD + records.EVENT_SIZE
+_EPOCH_BYTES = records.OVERHEAD + records.EPOCH_SIZE
+_BATTERY_BYTES = records.OVERHEAD + records.BATTERY_SIZE
+_ANCHOR_BYTES = records.OVERHEAD + records.ANCHOR_SIZE
+_MARKER_BYTES = records.OVERHEAD + records.MARKER_SIZE + records.MAX_TEXT
 
 
 class FlashFull(Exception):
@@ -483,7 +483,7 @@ class NightLog:
 
     def append_marker(self, t_ms, code, value=0, text=""):
         """Log a marker (records.M_*); False if not recording."""
-        if not self._room(_MARKER_BYTES + records.MAX_TEXT):
+        if not self._room(_MARKER_BYTES):
             return False
         self._pos = records.encode_marker(self._mv, self._pos, t_ms, code, value, text)
         self._seen(t_ms)
@@ -491,7 +491,7 @@ class NightLog:
 
     def append_raw(self, t_ms, n_samples, codec, data):
         """Log a raw-sample chunk (at most records.MAX_RAW_DATA bytes); False if not recording."""
-        if not self._room(records.OVERHEAD + 7 + len(data)):
+        if not self._room(records.OVERHEAD + records.RAW_SIZE + len(data)):
             return False
         self._pos = records.encode_raw(self._mv, self._pos, t_ms, n_samples, codec, data)
         self._seen(t_ms)

@@ -232,3 +232,17 @@ def test_decode_record_names_the_problem():
         assert str(e) == "short record at offset 0"
     else:
         raise AssertionError("no error")
+
+
+def test_payload_sizes_match_the_documented_byte_tables():
+    # Counted by hand from docs/night-log.md.
+    assert records.NIGHT_SIZE == 1 + 4 + 4 + 4 * 4 + 4 + 4 + 8  # 41
+    assert records.EVENT_SIZE == 4 + 4 + 4 + 4 + 1 + 4  # 21
+    assert records.EPOCH_SIZE == 4 * 4 + 3 * 2  # 22
+    assert records.BATTERY_SIZE == 4 + 2 + 1
+    assert records.ANCHOR_SIZE == 4 + 8
+    assert records.MARKER_SIZE == 4 + 1 + 4 + 1
+    assert records.RAW_SIZE == 4 + 2 + 1
+    night = _record_bytes()[0]
+    n_names = len("a1b2c3d4e5f6") + len("0.1.0") + len("devkitc-lsm6dsox") + len("lsm6dsox")
+    assert len(night) == 8 + 41 + 4 + n_names + 2 + len(HEADER[-1])

@@ -130,6 +130,10 @@ class FrameDecoder:
         """Bytes of buffer the decoder holds (constant: max_body + 6)."""
         return len(self._buf)
 
+    def pending(self):
+        """Plain bytes held of a frame still arriving (never more than capacity())."""
+        return self._n
+
     def body(self):
         """The last good frame's body; valid until the next push() or feed()."""
         return self._mv[HEAD_SIZE : HEAD_SIZE + self.body_len]

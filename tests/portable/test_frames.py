@@ -175,7 +175,7 @@ def test_oversize_frame_dropped_with_bounded_buffer():
     assert d.errors[frames.ERR_TOO_LONG] == 1
     # a huge length field is refused as soon as it arrives
     d.feed(b"\x00\x7f\x7f" + b"\x41" * 5000)
-    assert d.capacity() == cap and d._n <= cap
+    assert d.capacity() == cap and d.pending() <= cap
     assert d.feed(b"\x00" + encode(b"ok")) == [b"ok"]
     assert d.errors[frames.ERR_TOO_LONG] == 2
 
@@ -199,5 +199,5 @@ def test_random_noise_never_raises_and_stays_bounded():
         d.feed(noise[i : i + step])
         i += step
         step = step % 97 + 1
-        assert d._n <= cap
+        assert d.pending() <= cap
     assert d.feed(b"\x00" + encode(b"still alive")) == [b"still alive"]

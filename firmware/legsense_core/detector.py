@@ -7,17 +7,26 @@
 # interpreters agree to the last digit.
 #
 # Signal path per sample (accelerometer counts a, gyroscope counts g; "Q4" = x16):
-#   a  -> lag difference a[n] - a[n-D] (D ~0.2 s) -> L1 over axes -> EMA (~50 ms) = A
+#   a  -> lag difference a[n] - a[n-D] (D ~0.2 s) -> L1 over axes -> boxcar (W) = A
 #         (gravity cancels; unlike an EMA high-pass it has no tail after a tilt, so
 #         offsets are not late, yet a slow 2-s tilt still shows clearly)
-#   g  -> minus bias (EMA while quiet, ~10 s)   -> L1 over axes -> EMA (~50 ms) = G
-#   A, G -> adaptive noise floors (fall fast, rise slowly; slower still while moving)
+#   g  -> minus bias (EMA while quiet, ~10 s)   -> L1 over axes -> boxcar (W) = G
+#         (W ~60 ms, a power of two; a boxcar, unlike an EMA, ends exactly W samples
+#         after the motion whatever its amplitude, so the offset can be corrected)
+#   A, G -> adaptive noise floors: winsorised means (each sample clipped at the OFF
+#           level before it enters a slow EMA; 12x slower while moving), so movements
+#           hardly pull the floor up, yet a real rise in noise is followed geometrically
+#           (each step may go up to 2x) and can never lock the detector in a movement
 #   score = max(A / floorA, G / floorG) in 1/16 units
 #   onset : score reaches ON; backdated to where it last rose above OFF
 #   offset: first sample below OFF after which it stays below OFF for >= quiet_ms,
-#           less D when the accelerometer was the last signal above OFF (the lag
-#           difference outlives the motion by exactly D)
+#           less what the filters add: D + W samples after the accelerometer's last
+#           sample above OFF, W after the gyroscope's (both outlive the motion exactly)
 # Movements closer than quiet_ms therefore merge into one LM (WASM 2016: < 0.5 s).
+# Held movements: a leg lifted, held still and put back is one movement, but the
+# accelerometer sees no motion during the hold. So when a movement goes quiet while the
+# posture is still away from the rest posture (learned while idle), the event is held
+# open for up to hold_ms: a movement starting within it continues the same LM.
 # Movements of every length are reported; scoring decides what is a candidate.
 
 try:
@@ -49,6 +58,7 @@ EPOCH_FIELDS = (
 
 _IDLE = const(0)
 _MOVING = const(1)
+_HOLD = const(2)  # quiet, but away from the rest posture: the LM may go on
 
 _CLIP_Q4 = const(1 << 20)  # ceiling for values fed to the noise floors (keeps Q12 < 2**30)
 
@@ -80,12 +90,13 @@ class DetectorConfig:
         on_x16=64,
         off_x16=32,
         quiet_ms=500,
+        hold_ms=5000,
+        hold_min_ug=20000,
         lag_ms=200,
-        smooth_tau_ms=50,
+        smooth_ms=60,
         bias_tau_ms=10000,
-        floor_down_tau_ms=1000,
-        floor_up_tau_ms=30000,
-        floor_up_moving_tau_ms=240000,
+        floor_tau_ms=10000,
+        floor_moving_tau_ms=120000,
         warmup_ms=2000,
         gap_ms=0,
         epoch_ms=30000,
@@ -100,12 +111,13 @@ class DetectorConfig:
         self.on_x16 = int(on_x16)
         self.off_x16 = int(off_x16)
         self.quiet_ms = int(quiet_ms)
+        self.hold_ms = int(hold_ms)
+        self.hold_min_ug = int(hold_min_ug)
         self.lag_ms = int(lag_ms)
-        self.smooth_tau_ms = int(smooth_tau_ms)
+        self.smooth_ms = int(smooth_ms)
         self.bias_tau_ms = int(bias_tau_ms)
-        self.floor_down_tau_ms = int(floor_down_tau_ms)
-        self.floor_up_tau_ms = int(floor_up_tau_ms)
-        self.floor_up_moving_tau_ms = int(floor_up_moving_tau_ms)
+        self.floor_tau_ms = int(floor_tau_ms)
+        self.floor_moving_tau_ms = int(floor_moving_tau_ms)
         self.warmup_ms = int(warmup_ms)
         # A hole in the timestamps longer than this is a gap (dropped samples): filters
         # restart after it and a movement in progress ends where the data ended.
@@ -121,12 +133,13 @@ class DetectorConfig:
             "on_x16": self.on_x16,
             "off_x16": self.off_x16,
             "quiet_ms": self.quiet_ms,
+            "hold_ms": self.hold_ms,
+            "hold_min_ug": self.hold_min_ug,
             "lag_ms": self.lag_ms,
-            "smooth_tau_ms": self.smooth_tau_ms,
+            "smooth_ms": self.smooth_ms,
             "bias_tau_ms": self.bias_tau_ms,
-            "floor_down_tau_ms": self.floor_down_tau_ms,
-            "floor_up_tau_ms": self.floor_up_tau_ms,
-            "floor_up_moving_tau_ms": self.floor_up_moving_tau_ms,
+            "floor_tau_ms": self.floor_tau_ms,
+            "floor_moving_tau_ms": self.floor_moving_tau_ms,
             "warmup_ms": self.warmup_ms,
             "gap_ms": self.gap_ms,
             "epoch_ms": self.epoch_ms,
@@ -153,14 +166,27 @@ class LegMovementDetector:
         self._k_fast = shift_for(r, 250)  # gyro bias during warm-up
         self._lag = max(1, (r * cfg.lag_ms + 500) // 1000)
         self._ring = array("h", bytes(6 * self._lag))  # last D accel samples, x y z
-        self._k_s = shift_for(r, cfg.smooth_tau_ms)
+        # Boxcar of W = 2**k_w samples (a power of two: the mean is a shift).
+        w = r * cfg.smooth_ms / 1000.0
+        k_w = 0
+        k_w = 1  # at least 2 samples: a single sample's L1 has too long a tail
+        while k_w < 4 and (2 << k_w) <= w * 1.41:
+            k_w += 1
+        self._k_w = k_w
+        self._box_a = array("i", bytes(4 << k_w))
+        self._box_g = array("i", bytes(4 << k_w))
+        # What the filters add after the last sample above OFF (see _emit), in ms.
+        n_w = 1 << k_w
+        self._comp_a_ms = ((self._lag + n_w - 2) * 1000) // r
+        self._comp_g_ms = ((n_w - 2) * 1000) // r
         self._k_bias = shift_for(r, cfg.bias_tau_ms)
-        self._k_down = shift_for(r, cfg.floor_down_tau_ms)
-        self._k_up = shift_for(r, cfg.floor_up_tau_ms)
-        self._k_up_mov = shift_for(r, cfg.floor_up_moving_tau_ms)
+        self._k_floor = shift_for(r, cfg.floor_tau_ms)
+        self._k_floor_mov = shift_for(r, cfg.floor_moving_tau_ms)
         # Noise-floor guards in Q4 counts (L1 over three axes): a floor, not a threshold.
         self._min_fa = max(16, (cfg.min_floor_ug * self._acc_den * 16) // self._acc_num)
         self._min_fg = max(16, (cfg.min_floor_udps * self._gyr_den * 16) // self._gyr_num)
+        self._hold_min = (cfg.hold_min_ug * self._acc_den * 16) // self._acc_num  # Q4
+        self._k_rest = shift_for(r, 1000)
         self.events = []
         self.epochs = []
         self.samples = 0
@@ -176,9 +202,18 @@ class LegMovementDetector:
         self._bias = [0, 0, 0]  # gyro bias, Q4
         self._as = 0  # smoothed accel activity, Q4
         self._gs = 0  # smoothed gyro activity, Q4
+        self._sum_a = 0  # boxcar running sums, Q4
+        self._sum_g = 0
+        self._bpos = 0
+        for k in range(len(self._box_a)):
+            self._box_a[k] = 0
+            self._box_g[k] = 0
         self._fa = 0  # accel floor, Q12
         self._fg = 0  # gyro floor, Q12
         self._state = _IDLE
+        self._rest = [0, 0, 0]  # rest posture (accel), Q4: learned while idle and still
+        self._base = [0, 0, 0]  # rest posture when the current movement began, Q4
+        self._pend_off = 0  # offset of a movement in _HOLD
         self._rise_t = -1  # last time the score rose above OFF while idle
         self._onset = 0
         self._below = -1  # start of the current below-OFF stretch while moving
@@ -217,16 +252,24 @@ class LegMovementDetector:
         ring = self._ring
         ring_len = 3 * self._lag
         pos = self._pos
-        k_s = self._k_s
+        k_w = self._k_w
+        n_w = 1 << k_w
+        box_a = self._box_a
+        box_g = self._box_g
+        sum_a = self._sum_a
+        sum_g = self._sum_g
+        bpos = self._bpos
         k_bias = self._k_bias
-        k_down = self._k_down
-        k_up = self._k_up
-        k_upm = self._k_up_mov
+        k_fl = self._k_floor
+        k_flm = self._k_floor_mov
+        k_warm = self._k_fast
         min_fa = self._min_fa
         min_fg = self._min_fg
         on = cfg.on_x16
         off = cfg.off_x16
         quiet = cfg.quiet_ms
+        hold = cfg.hold_ms
+        k_rest = self._k_rest
         gap = cfg.gap_ms
         epoch_ms = cfg.epoch_ms
         bias = self._bias
@@ -265,8 +308,10 @@ class LegMovementDetector:
                 if dt > 0:
                     self.gap_ms_total += dt
                 if state == _MOVING:
-                    self._emit(self._onset, below if below >= 0 else t_prev)
-                    state = _IDLE
+                    self._emit(self._onset, self._offset(below if below >= 0 else t_prev))
+                elif state == _HOLD:
+                    self._emit(self._onset, self._pend_off)
+                state = _IDLE
                 rise_t = -1
                 below = -1
                 k = 0
@@ -275,8 +320,15 @@ class LegMovementDetector:
                     ring[k + 1] = ay
                     ring[k + 2] = az
                     k += 3
-                a_s = fa >> 8
-                g_s = fg >> 8
+                a_s = 0
+                g_s = 0
+                sum_a = 0
+                sum_g = 0
+                k = 0
+                while k < n_w:
+                    box_a[k] = 0
+                    box_g[k] = 0
+                    k += 1
                 dt = 0
                 if has_g:
                     bx = gyr[j] << 4
@@ -318,7 +370,10 @@ class LegMovementDetector:
                 hy = -hy
             if hz < 0:
                 hz = -hz
-            a_s += (hx + hy + hz - a_s) >> k_s
+            v = hx + hy + hz
+            sum_a += v - box_a[bpos]
+            box_a[bpos] = v
+            a_s = sum_a >> k_w
             # -- gyroscope: bias removal, L1, smooth --
             if has_g:
                 cx = (gyr[j] << 4) - bx
@@ -327,13 +382,19 @@ class LegMovementDetector:
                 ux = cx if cx >= 0 else -cx
                 uy = cy if cy >= 0 else -cy
                 uz = cz if cz >= 0 else -cz
-                g_s += (ux + uy + uz - g_s) >> k_s
+                v = ux + uy + uz
+                sum_g += v - box_g[bpos]
+                box_g[bpos] = v
+                g_s = sum_g >> k_w
+            bpos += 1
+            if bpos == n_w:
+                bpos = 0
             # -- noise floors (Q12) and score --
             xa = a_s if a_s < _CLIP_Q4 else _CLIP_Q4
             xg = g_s if g_s < _CLIP_Q4 else _CLIP_Q4
             if t < warm_end:
-                fa += ((xa << 8) - fa) >> k_down
-                fg += ((xg << 8) - fg) >> k_down
+                fa += ((xa << 8) - fa) >> k_warm
+                fg += ((xg << 8) - fg) >> k_warm
                 if has_g:
                     bx += cx >> k_fast
                     by += cy >> k_fast
@@ -341,29 +402,44 @@ class LegMovementDetector:
                 i += 1
                 j += 3
                 continue
-            da = (xa << 8) - fa
-            dg = (xg << 8) - fg
-            if state == _MOVING:
-                fa += da >> (k_down if da < 0 else k_upm)
-                fg += dg >> (k_down if dg < 0 else k_upm)
-            else:
-                fa += da >> (k_down if da < 0 else k_up)
-                fg += dg >> (k_down if dg < 0 else k_up)
             fa_q4 = fa >> 8
             if fa_q4 < min_fa:
                 fa_q4 = min_fa
+            fg_q4 = fg >> 8
+            if fg_q4 < min_fg:
+                fg_q4 = min_fg
+            # Winsorised mean: clip at the OFF level (off/16 x floor), in Q12.
+            ca = (fa_q4 * off) << 4
+            cg = (fg_q4 * off) << 4
+            xa = xa << 8
+            xg = xg << 8
+            if xa > ca:
+                xa = ca
+            if xg > cg:
+                xg = cg
+            if state == _MOVING:
+                fa += (xa - fa) >> k_flm
+                fg += (xg - fg) >> k_flm
+            else:
+                fa += (xa - fa) >> k_fl
+                fg += (xg - fg) >> k_fl
             sa = (a_s << 4) // fa_q4
             score = sa
             if has_g:
-                fg_q4 = fg >> 8
-                if fg_q4 < min_fg:
-                    fg_q4 = min_fg
                 sg = (g_s << 4) // fg_q4
                 if sg > score:
                     score = sg
             else:
                 sg = 0
             # -- hysteresis state machine --
+            if state == _HOLD:
+                if score >= on:
+                    state = _MOVING  # the held movement goes on: same LM
+                    below = -1
+                elif t - self._pend_off >= hold:
+                    self._emit(self._onset, self._pend_off)
+                    state = _IDLE
+                    rise_t = -1
             if state == _IDLE:
                 if score >= off:
                     if rise_t < 0:
@@ -378,10 +454,19 @@ class LegMovementDetector:
                         self._ch = 0
                         self._last_a = -1
                         self._last_g = -1
+                        rest = self._rest
+                        base = self._base
+                        base[0] = rest[0]
+                        base[1] = rest[1]
+                        base[2] = rest[2]
                 else:
                     rise_t = -1
+                    # Learn the rest posture and the gyro bias only while still.
+                    rest = self._rest
+                    rest[0] += ((ax << 4) - rest[0]) >> k_rest
+                    rest[1] += ((ay << 4) - rest[1]) >> k_rest
+                    rest[2] += ((az << 4) - rest[2]) >> k_rest
                     if has_g:
-                        # Learn the gyro bias only while the leg is still.
                         bx += cx >> k_bias
                         by += cy >> k_bias
                         bz += cz >> k_bias
@@ -406,8 +491,13 @@ class LegMovementDetector:
                 elif below < 0:
                     below = t
                 elif t - below >= quiet:
-                    self._emit(self._onset, below)
-                    state = _IDLE
+                    offset = self._offset(below)
+                    if self._away_from_rest(ring, fa_q4):
+                        state = _HOLD
+                        self._pend_off = offset
+                    else:
+                        self._emit(self._onset, offset)
+                        state = _IDLE
                     rise_t = -1
                     below = -1
             # Activity above the floor, Q4 counts summed over the epoch's samples.
@@ -423,6 +513,9 @@ class LegMovementDetector:
         bias[2] = bz
         self._as = a_s
         self._gs = g_s
+        self._sum_a = sum_a
+        self._sum_g = sum_g
+        self._bpos = bpos
         self._fa = fa
         self._fg = fg
         self._state = state
@@ -442,8 +535,11 @@ class LegMovementDetector:
     def finish(self):
         """End of recording: close a movement in progress and the last epoch."""
         if self._state == _MOVING:
-            self._emit(self._onset, self._below if self._below >= 0 else self._t_prev)
-            self._state = _IDLE
+            below = self._below if self._below >= 0 else self._t_prev
+            self._emit(self._onset, self._offset(below))
+        elif self._state == _HOLD:
+            self._emit(self._onset, self._pend_off)
+        self._state = _IDLE
         if self._ep_n:
             self._emit_epoch(
                 self._ep_idx,
@@ -472,6 +568,9 @@ class LegMovementDetector:
         self._started = True
         self._t_prev = t0
         self._t_warm_end = t0 + self.config.warmup_ms
+        self._rest[0] = acc[0] << 4
+        self._rest[1] = acc[1] << 4
+        self._rest[2] = acc[2] << 4
         ring = self._ring
         for k in range(0, len(ring), 3):
             ring[k] = acc[0]
@@ -482,19 +581,44 @@ class LegMovementDetector:
             self._bias[1] = gyr[1] << 4
             self._bias[2] = gyr[2] << 4
 
-    def _emit(self, onset, below):
-        # `below` is the first sample after the movement; the accelerometer's lag
-        # difference kept the score up for D after the motion ended: take that off.
+    def _away_from_rest(self, ring, fa_q4):
+        # Mean posture over the lag ring (the last D samples) against the rest posture
+        # at onset; "away" beyond max(3x the accel floor, hold_min). Once per movement.
+        sx = 0
+        sy = 0
+        sz = 0
+        n = len(ring) // 3
+        for k in range(0, 3 * n, 3):
+            sx += ring[k]
+            sy += ring[k + 1]
+            sz += ring[k + 2]
+        base = self._base
+        dev = abs((sx << 4) // n - base[0])
+        dev += abs((sy << 4) // n - base[1])
+        dev += abs((sz << 4) // n - base[2])
+        lim = 3 * fa_q4
+        if lim < self._hold_min:
+            lim = self._hold_min
+        return dev > lim
+
+    def _offset(self, below):
+        # `below` is the first sample after the movement. The filters outlive the
+        # motion by a fixed number of samples: D + W for the accelerometer, W for the
+        # gyroscope. The offset is the first motion-free sample: last above OFF + 1,
+        # less that (see __init__), whichever signal ends later.
         period = 1000 // self.config.rate_hz
-        offset = below
-        if self._last_a >= 0 and self._last_a >= self._last_g:
-            offset = self._last_a + period - self.config.lag_ms
-            if self._last_g >= 0 and self._last_g + period > offset:
-                offset = self._last_g + period
-            if offset > below:
-                offset = below
-        if offset <= onset:
-            offset = onset + period
+        offset = -1
+        if self._last_a >= 0:
+            offset = self._last_a - self._comp_a_ms
+        if self._last_g >= 0 and self._last_g - self._comp_g_ms > offset:
+            offset = self._last_g - self._comp_g_ms
+        if offset < 0 or offset > below:
+            offset = below
+        if offset <= self._onset:
+            offset = self._onset + period
+        return offset
+
+    def _emit(self, onset, offset):
         # Peaks: Q4 counts (L1 over axes) -> mg and deg/s, exact integer arithmetic.
         peak_mg = (self._pk_a * self._acc_num) // (16000 * self._acc_den)
         peak_dps = (self._pk_g * self._gyr_num) // (16000000 * self._gyr_den)

@@ -154,10 +154,15 @@ def analyze_trace(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Detection, NightInfo]:
     """Detect the movements of a trace; returns the detection and the night's info."""
-    if len(trace.t_s) == 0:
-        raise InputError("the trace has no samples", trace.path)
+    if len(trace.t_s) < 2:
+        raise InputError(
+            "the trace is too short to analyse (needs two samples or more)", trace.path
+        )
     counts = to_counts(trace)
-    cfg = config or detector_config_for(trace.sample_rate_hz)
+    try:
+        cfg = config or detector_config_for(trace.sample_rate_hz)
+    except InputError as exc:
+        raise InputError(exc.message, trace.path) from None
     detection = detect(counts, cfg, progress)
     leg = trace.leg or ""
     if leg:

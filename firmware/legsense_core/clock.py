@@ -10,13 +10,13 @@
 # All arithmetic is integer milliseconds.
 
 try:
-    from time import ticks_add, ticks_diff, ticks_ms  # MicroPython
+    from time import ticks_add, ticks_diff, ticks_ms  # type: ignore  (MicroPython)
 except ImportError:  # CPython: same semantics over a monotonic millisecond counter
     import time as _time
 
     def ticks_ms():
         """Milliseconds from a monotonic clock, wrapped like MicroPython's ticks_ms."""
-        return int(_time.monotonic() * 1000) & (TICKS_PERIOD - 1)
+        return int(_time.monotonic() * 1000) & (TICKS_PERIOD - 1)  # type: ignore
 
     def ticks_add(ticks, delta):
         """ticks + delta, wrapped to the ticks period."""

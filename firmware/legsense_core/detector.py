@@ -30,7 +30,7 @@
 # Movements of every length are reported; scoring decides what is a candidate.
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore  (the CPython fallback differs in signature)
 except ImportError:  # CPython
 
     def const(x):

@@ -23,7 +23,7 @@
 # never raises on any input, and resynchronises at the next 0x00 after anything bad.
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore  (the CPython fallback differs in signature)
 except ImportError:  # CPython
 
     def const(x):

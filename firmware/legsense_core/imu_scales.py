@@ -37,7 +37,7 @@ def scales(imu=DEFAULT_IMU, accel_fs_g=0, gyro_fs_dps=0):
     try:
         acc, gyr, dacc, dgyr = IMUS[imu]
     except KeyError:
-        raise ValueError("unknown IMU %r (known: %s)" % (imu, ", ".join(sorted(IMUS))))
+        raise ValueError("unknown IMU %r (known: %s)" % (imu, ", ".join(sorted(IMUS)))) from None
     fa = accel_fs_g or dacc
     fg = gyro_fs_dps or dgyr
     if fa not in acc:

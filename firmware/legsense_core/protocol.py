@@ -21,7 +21,7 @@
 # cannot accept (the device replies with that code; the host reports it).
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore  (the CPython fallback differs in signature)
 except ImportError:  # CPython
 
     def const(x):

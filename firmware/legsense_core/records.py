@@ -17,7 +17,7 @@
 # first bad record, keeping where and why.
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore  (the CPython fallback differs in signature)
 except ImportError:  # CPython
 
     def const(x):

@@ -16,7 +16,7 @@
 # configure(); a read of n words is split into power-of-two blocks.
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore  (the CPython fallback differs in signature)
 except ImportError:  # CPython
 
     def const(x):
@@ -26,7 +26,7 @@ except ImportError:  # CPython
 from array import array
 
 try:
-    from time import sleep_ms
+    from time import sleep_ms  # type: ignore  (CPython fallback below)
 except ImportError:  # CPython
     from time import sleep
 

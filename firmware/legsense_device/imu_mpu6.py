@@ -16,7 +16,7 @@
 # in __init__ (the register address does not advance while reading FIFO_R_W).
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore  (the CPython fallback differs in signature)
 except ImportError:  # CPython
 
     def const(x):
@@ -26,7 +26,7 @@ except ImportError:  # CPython
 from legsense_core.imu_scales import scales
 
 try:
-    from time import sleep_ms
+    from time import sleep_ms  # type: ignore  (CPython fallback below)
 except ImportError:  # CPython
     from time import sleep
 

@@ -25,6 +25,7 @@ VM_MJS = VM_MJS / "micropython.mjs"
 def _load_module():
     # The device layer is not a host package: load the very file deployed to the board.
     spec = importlib.util.spec_from_file_location("legsense_device_board", BOARD_PY)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

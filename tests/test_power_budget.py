@@ -15,6 +15,7 @@ SCRIPT = ROOT / "hardware" / "power_budget.py"
 BUILDS = ("devkitc_lsm6dsox", "m5stickc_plus")
 
 _spec = importlib.util.spec_from_file_location("power_budget", SCRIPT)
+assert _spec is not None and _spec.loader is not None
 pb = importlib.util.module_from_spec(_spec)
 sys.modules["power_budget"] = pb  # dataclasses look the module up by name
 _spec.loader.exec_module(pb)

@@ -130,16 +130,22 @@ def _check_keys(d, section):
 
 
 def _section(profile, key, nullable):
+    # Returns the part's object, or None for a null optional part.
     if key not in profile:
         raise ProfileError("%s is missing%s" % (key, " (write null if absent)" if nullable else ""))
     v = profile[key]
-    if v is None:
-        if nullable:
-            return None
-        raise ProfileError("%s must not be null" % key)
+    if v is None and nullable:
+        return None
     if not isinstance(v, dict):
         raise ProfileError("%s must be an object" % key)
     _check_keys(v, key)
+    return v
+
+
+def _required(profile, key):
+    v = _section(profile, key, False)
+    if v is None:  # cannot happen: _section raises for a required part
+        raise ProfileError("%s must be an object" % key)
     return v
 
 
@@ -252,23 +258,23 @@ def validate(profile, expected_name=None):
     if mcu not in MCUS:
         raise ProfileError("mcu %r is not one of %s" % (mcu, ", ".join(sorted(MCUS))))
 
-    usb = _section(profile, "usb", False)
+    usb = _required(profile, "usb")
     if usb.get("kind") not in USB_KINDS:
         raise ProfileError("usb.kind must be one of %s" % ", ".join(USB_KINDS))
     if usb.get("kind") == "native-cdc" and not mcu.startswith("esp32s3"):
         raise ProfileError("usb.kind native-cdc needs an ESP32-S3, not %s" % mcu)
     pins = _Pins(mcu, MCUS[mcu], usb.get("kind"))
 
-    i2c = _section(profile, "i2c", False)
+    i2c = _required(profile, "i2c")
     if i2c.get("id") not in (0, 1):
         raise ProfileError("i2c.id must be 0 or 1")
     pins.take(i2c.get("scl"), "i2c.scl", output=True)
     pins.take(i2c.get("sda"), "i2c.sda", output=True)
     freq = i2c.get("freq_hz")
-    if not _is_int(freq) or not 10000 <= freq <= MAX_I2C_HZ:
+    if not isinstance(freq, int) or isinstance(freq, bool) or not 10000 <= freq <= MAX_I2C_HZ:
         raise ProfileError("i2c.freq_hz must be an integer from 10000 to %d" % MAX_I2C_HZ)
 
-    imu = _section(profile, "imu", False)
+    imu = _required(profile, "imu")
     cands = imu.get("candidates")
     if not isinstance(cands, list) or not cands:
         raise ProfileError("imu.candidates must list at least one [family, address]")
@@ -310,7 +316,7 @@ def validate(profile, expected_name=None):
             if not isinstance(div, (int, float)) or isinstance(div, bool) or not div >= 1:
                 raise ProfileError("battery.divider must be a number >= 1 (Vbat / Vpin)")
         mah = bat.get("cell_mah")
-        if not _is_int(mah) or mah <= 0:
+        if not isinstance(mah, int) or isinstance(mah, bool) or mah <= 0:
             raise ProfileError("battery.cell_mah must be a positive integer")
 
     notes = profile.get("notes", "")

@@ -49,6 +49,8 @@ def test_not_an_object(tmp_path):
         ("schedule", "22-07"),
         ("device_name", "x" * 30),
         ("device_name", "bad name!"),
+        ("board", "My-Board"),
+        ("board", "../etc"),
     ],
 )
 def test_out_of_range_values_keep_their_default(tmp_path, key, value):

@@ -53,7 +53,15 @@ def _hhmm(v):
 
 def _check(key, v):
     # Returns None when v is acceptable for key, else why not.
-    if key in ("board", "device_name"):
+    if key == "board":
+        # Same rule as board.load: it becomes a file name on the flash.
+        if not isinstance(v, str) or not 0 < len(v) <= 32:
+            return "must be a board profile name of 1-32 characters"
+        for c in v:
+            if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_"):
+                return "may hold a-z, 0-9 and '_' only"
+        return None
+    if key == "device_name":
         if not isinstance(v, str) or not 0 < len(v) <= 24:
             return "must be a text of 1-24 characters"
         for c in v:

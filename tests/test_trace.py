@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,6 +100,9 @@ def test_write_read_round_trip(tmp_path):
     np.testing.assert_allclose(back.acc_g, original.acc_g, atol=5e-7, rtol=0)
     np.testing.assert_allclose(back.gyr_dps, original.gyr_dps, atol=5e-7, rtol=0)
     assert not list(tmp_path.glob(".*tmp")), "temporary file left behind"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_format_fixed_matches_printf():

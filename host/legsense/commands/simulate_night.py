@@ -66,8 +66,12 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, KeyError) as exc:
         raise InputError(str(exc).strip("\"'")) from None
     labels_path = labels_path_for(out)
-    write_labels(labels_path, labels.onset_s, labels.offset_s, labels.extra)
     write_trace(out, trace)
+    try:
+        write_labels(labels_path, labels.onset_s, labels.offset_s, labels.extra)
+    except BaseException:
+        out.unlink(missing_ok=True)  # a trace without its labels would mislead
+        raise
     print(f"{out}: {len(trace)} samples, {args.hours:g} h at {args.rate:g} Hz")
     print(f"{labels_path}: {len(labels)} labelled movements")
     return 0

@@ -186,6 +186,8 @@ HEADER = "t,ax,ay,az,gx,gy,gz\n"
         (HEADER, 1, "empty trace"),
         (HEADER + "\n\n", 1, "empty trace"),
         (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,1,0,0\n", 3, "expected 7 columns, found 6"),
+        (HEADER + "0,0,0,1,0,0\n", 2, "expected 7 columns, found 6"),
+        ("t,ax,ay,az\n0,0,0,1,0\n", 2, "expected 4 columns, found 5"),
         (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,1,0,0,0,9\n", 3, "expected 7 columns, found 8"),
         (HEADER + "0,0,0,1,0,0,0\n0.1,0,abc,1,0,0,0\n", 3, "column ay"),
         (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,1,0,,0\n", 3, "column gy"),

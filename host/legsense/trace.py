@@ -229,7 +229,12 @@ def _parse_numeric(
         )
     except ValueError:
         data = None
-    if data is not None and data.shape[0] > 0 and _same_width(body, len(columns), ncols):
+    if (
+        data is not None
+        and data.shape[0] > 0
+        and data.shape[1] == ncols  # one row of the wrong width parses "fine"
+        and _same_width(body, len(columns), ncols)
+    ):
         ok = bool(np.isfinite(data).all()) and bool((np.diff(data[:, 0]) > 0).all())
         if ok:
             return data

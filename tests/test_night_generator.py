@@ -293,3 +293,16 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.parametrize(
+    "imu", ["lsm6dsox", "lsm6dso", "lsm6ds3trc", "lsm9ds0", "mpu6050", "mpu6886"]
+)
+@pytest.mark.parametrize("hours", [0.002, 0.03])
+def test_tiny_nights_and_every_imu(imu, hours):
+    trace, labels = simulate_night(1, hours, 10.0, imu=imu)
+    assert len(trace) >= 0.9 * hours * 36000
+    assert trace.imu == imu
+    assert len(labels) == 0 or labels.offset_s.max() <= trace.t_s[-1]
+    rest = np.linalg.norm(trace.acc_g, axis=1)
+    assert abs(np.median(rest) - 1.0) < 0.1

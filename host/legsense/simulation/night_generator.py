@@ -277,8 +277,11 @@ def _place(
     moves = sorted(moves, key=lambda m: m.onset)
     onsets = [m.onset for m in moves]
     for m in new:
+        latest = total_s - EDGE_S - m.duration
+        if latest <= EDGE_S:
+            continue  # the night is too short for it
         for _ in range(30):
-            start = rng.uniform(EDGE_S, total_s - EDGE_S - m.duration)
+            start = rng.uniform(EDGE_S, latest)
             i = int(np.searchsorted(onsets, start))
             before_ok = i == 0 or moves[i - 1].offset + _gap_for(moves[i - 1], gap) <= start
             after_ok = i == len(moves) or start + m.duration + _gap_for(moves[i], gap) <= onsets[i]
@@ -443,6 +446,8 @@ def _render(
     force = up_rest[seg].copy()
     rate = np.zeros((n, 3))
     idx = np.searchsorted(onsets, t, side="right") - 1
+    if len(moves) == 0:
+        return force @ mount, rate
     inside = (idx >= 0) & (t < offsets[np.maximum(idx, 0)])
     if inside.any():
         sel = np.nonzero(inside)[0]
@@ -523,7 +528,6 @@ def _excursion(tau, dur, rise, fall, creep):
     mid = 1.0 - rise - fall
     in_rise = tau < rise
     in_fall = tau > 1.0 - fall
-    in_mid = ~in_rise & ~in_fall
     length = np.where(in_rise, rise, np.where(in_fall, fall, mid))
     start = np.where(in_rise, 0.0, np.where(in_fall, 1.0 - fall, rise))
     u = np.clip((tau - start) / length, 0.0, 1.0)
@@ -533,7 +537,6 @@ def _excursion(tau, dur, rise, fall, creep):
     s = (base + gain * _min_jerk(u)) / norm
     ds = gain * _min_jerk_d(u) / (length * dur) / norm
     dds = gain * _min_jerk_dd(u) / (length * dur) ** 2 / norm
-    del in_mid
     return s, ds, dds
 
 

@@ -107,6 +107,8 @@ class SyntheticImu:
         self.jitter = jitter_ms
         self.t0 = t0_ms
         self.k = 0  # next sample index on the nominal grid
+        self.angle = 0
+        self.rate = 0
         self.last_t = -1
         # Peak rates in mdps, computed once here (the products may be big ints):
         # movement: (A / 2) (2 pi c / d) = A pi c / d; turn: delta pi / (2 d); pi ~ 355/113
@@ -122,7 +124,8 @@ class SyntheticImu:
             self._turn_k.append((delta * 355 * 1000) // (226 * (e - s)))
 
     def _posture_at(self, t):
-        """(angle mdeg, rate mdps) at time t (ms from start)."""
+        """Set self.angle (mdeg) and self.rate (mdps) at time t (ms from start); not
+        returned as a tuple, which would allocate on MicroPython."""
         angle = self.beta0
         rate = 0
         if self.drift:
@@ -149,7 +152,8 @@ class SyntheticImu:
                 angle += (amp * (16384 - cos_q14(ph))) >> 15
                 rate += (self._rate_k[i] * (sin_q14(ph) >> 2)) >> 12
             i += 1
-        return angle, rate
+        self.angle = angle
+        self.rate = rate
 
     def _in_gap(self, t):
         gaps = self.gaps
@@ -179,7 +183,9 @@ class SyntheticImu:
             if t <= self.last_t:
                 t = self.last_t + 1
             self.last_t = t
-            angle, rate_mdps = self._posture_at(t - self.t0)
+            self._posture_at(t - self.t0)
+            angle = self.angle
+            rate_mdps = self.rate
             j = 3 * n
             ts[n] = t
             acc[j] = (G_COUNTS * sin_q14(angle)) >> 14

@@ -19,9 +19,10 @@
 #           (each step may go up to 2x) and can never lock the detector in a movement
 #   score = max(A / floorA, G / floorG) in 1/16 units
 #   onset : score reaches ON; backdated to where it last rose above OFF
-#   offset: first sample below OFF after which it stays below OFF for >= quiet_ms,
-#           less what the filters add: D + W samples after the accelerometer's last
-#           sample above OFF, W after the gyroscope's (both outlive the motion exactly)
+#   offset: first sample below OFF, less what the filters add (D + W samples after
+#           the accelerometer's last sample above OFF, W after the gyroscope's: both
+#           outlive the motion exactly); the movement ends once quiet_ms have passed
+#           since that corrected offset with the score staying below OFF
 # Movements closer than quiet_ms therefore merge into one LM (WASM 2016: < 0.5 s).
 # Held movements: a leg lifted, held still and put back is one movement, but the
 # accelerometer sees no motion during the hold. So when a movement goes quiet while the
@@ -216,7 +217,7 @@ class LegMovementDetector:
         self._pend_off = 0  # offset of a movement in _HOLD
         self._rise_t = -1  # last time the score rose above OFF while idle
         self._onset = 0
-        self._below = -1  # start of the current below-OFF stretch while moving
+        self._below = -1  # corrected offset of the current below-OFF stretch, or -1
         self._last_a = -1  # last time the accel score was >= OFF in this movement
         self._last_g = -1  # same for the gyro
         self._pk_a = 0
@@ -308,7 +309,7 @@ class LegMovementDetector:
                 if dt > 0:
                     self.gap_ms_total += dt
                 if state == _MOVING:
-                    self._emit(self._onset, self._offset(below if below >= 0 else t_prev))
+                    self._emit(self._onset, below if below >= 0 else self._offset(t_prev))
                 elif state == _HOLD:
                     self._emit(self._onset, self._pend_off)
                 state = _IDLE
@@ -489,9 +490,11 @@ class LegMovementDetector:
                         if sg >= on:
                             self._ch |= CH_GYRO
                 elif below < 0:
-                    below = t
+                    # Quiet is measured from the corrected offset: the filtered signal
+                    # hides the first D + W samples of a gap between movements.
+                    below = self._offset(t)
                 elif t - below >= quiet:
-                    offset = self._offset(below)
+                    offset = below
                     if self._away_from_rest(ring, fa_q4):
                         state = _HOLD
                         self._pend_off = offset
@@ -535,8 +538,8 @@ class LegMovementDetector:
     def finish(self):
         """End of recording: close a movement in progress and the last epoch."""
         if self._state == _MOVING:
-            below = self._below if self._below >= 0 else self._t_prev
-            self._emit(self._onset, self._offset(below))
+            below = self._below
+            self._emit(self._onset, below if below >= 0 else self._offset(self._t_prev))
         elif self._state == _HOLD:
             self._emit(self._onset, self._pend_off)
         self._state = _IDLE

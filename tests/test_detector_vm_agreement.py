@@ -13,7 +13,7 @@ from legsense_core.detector import DetectorConfig, LegMovementDetector
 
 PORTABLE = Path(__file__).parent / "portable"
 sys.path.insert(0, str(PORTABLE))
-import imu_synth  # noqa: E402  (a portable helper module, not a package)
+import imu_synth  # type: ignore  # noqa: E402  (a portable helper, found via sys.path)
 
 pytestmark = pytest.mark.micropython
 

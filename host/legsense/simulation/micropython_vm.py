@@ -221,7 +221,7 @@ class MicroPythonVM:
         """
         node, mjs = self._require()
         tmp = Path(tempfile.mkdtemp(prefix="legsense-mprepl-"))
-        spec_path, _ = self._write_spec(tmp, mjs, setup, files, "repl")
+        spec_path, _ = self._write_spec(tmp, mjs, setup, files, "repl", cleanup=True)
         return subprocess.Popen(
             [node, str(RUNNER), str(spec_path)],
             stdin=subprocess.PIPE,
@@ -247,6 +247,7 @@ class MicroPythonVM:
         steps: Sequence[str],
         files: Mapping[str, bytes | str | Path] | None,
         mode: str,
+        cleanup: bool = False,
     ) -> tuple[Path, Path]:
         copies = [[str(host.resolve()), vm] for vm, host in self.mounts.items()]
         for i, (vm_path, content) in enumerate((files or {}).items()):
@@ -266,7 +267,8 @@ class MicroPythonVM:
             "cwd": self.cwd,
             "steps": list(steps),
             "mode": mode,
-            "result": str(result_path),
+            "result": None if cleanup else str(result_path),
+            "cleanup_dir": str(tmp) if cleanup else None,
         }
         spec_path = tmp / "spec.json"
         spec_path.write_text(json.dumps(spec))

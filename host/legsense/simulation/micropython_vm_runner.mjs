@@ -13,6 +13,7 @@
 //   mode        "run" (execute steps, then exit) or "repl" (then serve the REPL on
 //               stdin/stdout as a byte stream, like the board's USB serial port)
 //   result      path of a JSON file this runner writes at the end: status, peak heap
+//   cleanup_dir a folder to delete once the files are copied in (repl mode)
 //
 // GC note: this port never scans the C stack, so it collects garbage only between
 // top-level calls; inside one call gc.mem_alloc() only grows. The peak heap of a step
@@ -177,6 +178,8 @@ async function main() {
       fail(`cannot copy ${hostPath} to ${vmPath}: ${e.message}`);
     }
   }
+  // A long-lived VM owns its staging folder: nothing in it is needed any more.
+  if (spec.cleanup_dir) fs.rmSync(spec.cleanup_dir, { recursive: true, force: true });
   mkdirs(mp.FS, STEP_DIR);
   const setup = [
     PRELUDE,

@@ -1,0 +1,493 @@
+# Device side of the sync protocol: one request body in, one reply body out.
+#
+# The link (usb_link.py; BLE later) decodes frames and hands each body to
+# ProtocolServer.handle(), which writes the reply body into one preallocated buffer and
+# returns its length. Nothing here does I/O on the link, so every link serves the same
+# protocol. Rules the server enforces (docs/protocol.md, "Device behaviour"):
+#
+# * READ past a night's durable size is ERROR 3; READ exactly at the end is an empty DATA.
+#   The log is flushed before LIST_NIGHTS, HELLO and READ of the recording night, so the
+#   host sees what was recorded up to the request.
+# * ACK acknowledges the last record boundary at or below the offset (never more than the
+#   host holds); the reply says which. Acknowledgements never go back.
+# * ERASE frees only a closed night acknowledged to its end; anything else is ERROR 4.
+# * Errors never escape: a bad request is an ERROR reply, a failure inside is ERROR 9.
+#   KeyboardInterrupt is not an Exception and goes through (the REPL must stay reachable).
+#
+# The server talks to the rest of the firmware through a DeviceControl (below), so it
+# runs without the app: tests give it a small device made of the real night log.
+
+try:
+    import json
+except ImportError:  # pragma: no cover - every MicroPython port has json
+    import ujson as json  # type: ignore
+
+from legsense_core import protocol as P
+from legsense_core import records
+from legsense_core.frames import MAX_BODY
+
+from legsense_device import config as device_config
+from legsense_device.night_log import STATUS_FULL, FlashFull
+
+WINDOW = 8  # requests the host may keep in flight (8 READs = 176 bytes: any UART RX buffer)
+STATES = {"idle": 0, "recording": 1, "stopped": 2}  # session state names -> protocol codes
+# Plausible UTC for SET_TIME (2020-01-01 .. 2100-01-01): anything else is a host bug.
+MIN_UTC_MS = 1577836800000
+MAX_UTC_MS = 4102444800000
+
+# Index into a night-log nights() tuple (night_log.NIGHT_INFO_FIELDS).
+_ID = 0
+_START = 1
+_END = 2
+_SIZE = 3
+_ACKED = 4
+_CLOSED = 5
+
+
+class DeviceControl:
+    """What the protocol server needs from the device.
+
+    The app provides it through an adapter (see AppControl); tests through a device built
+    from the real night log. `log` is the NightLog. Every method may raise; the server
+    turns that into an ERROR reply.
+    """
+
+    log = None
+
+    def identity(self):
+        """(device_id, firmware, board, imu) as strings."""
+        raise NotImplementedError
+
+    def state(self):
+        """Session state name: "idle", "recording" or "stopped"."""
+        raise NotImplementedError
+
+    def battery(self):
+        """(millivolts, percent); (0, 255) when the board cannot measure."""
+        return 0, P.BATTERY_UNKNOWN
+
+    def clock(self):
+        """(UTC epoch ms now, or 0 when the device has no anchor; ticks_ms now)."""
+        raise NotImplementedError
+
+    def set_time(self, utc_ms):
+        """Take utc_ms as UTC now (logs an anchor); returns (previous utc or 0, ticks_ms)."""
+        raise NotImplementedError
+
+    def total_flash(self):
+        """Size of the filesystem holding the nights, bytes."""
+        return 0
+
+    def start(self, source):
+        """Start a night: (ok, reason)."""
+        raise NotImplementedError
+
+    def stop(self, source):
+        """Stop the night: (ok, reason)."""
+        raise NotImplementedError
+
+    def config(self):
+        """The config in force (a dict as config.validate returns)."""
+        raise NotImplementedError
+
+    def set_config(self, cfg):
+        """Store a validated config durably and apply it (from the next night on)."""
+        raise NotImplementedError
+
+    def live(self, on=None):
+        """Turn the live stream on (True) or off (False), or only ask (None); returns
+        whether it is on now. This firmware has no live stream: always off."""
+        return False
+
+
+class AppControl(DeviceControl):
+    """DeviceControl over the app's command interface: app.start(source),
+    app.stop(source), app.set_time(utc_ms), app.status() (a dict), app.log, app.cfg.
+
+    status() keys read here, each optional: device_id, firmware, board, imu, state,
+    battery_mv, battery_pct, utc_ms, ticks_ms, total_flash. set_config saves with
+    config.save (to config_path) and sets app.cfg.
+    """
+
+    def __init__(self, app, config_path=device_config.CONFIG_PATH):
+        self.app = app
+        self.log = app.log
+        self.config_path = config_path
+
+    def _status(self):
+        return self.app.status()
+
+    def identity(self):
+        s = self._status()
+        return (
+            str(s.get("device_id", "")),
+            str(s.get("firmware", "")),
+            str(s.get("board", "")),
+            str(s.get("imu", "")),
+        )
+
+    def state(self):
+        return self._status().get("state", "idle")
+
+    def battery(self):
+        s = self._status()
+        pct = s.get("battery_pct")
+        return int(s.get("battery_mv") or 0), P.BATTERY_UNKNOWN if pct is None else int(pct)
+
+    def clock(self):
+        s = self._status()
+        return int(s.get("utc_ms") or 0), int(s.get("ticks_ms") or 0)
+
+    def set_time(self, utc_ms):
+        previous = self.clock()[0]
+        self.app.set_time(utc_ms)
+        return previous, self.clock()[1]
+
+    def total_flash(self):
+        return int(self._status().get("total_flash") or 0)
+
+    def start(self, source):
+        return self.app.start(source)
+
+    def stop(self, source):
+        return self.app.stop(source)
+
+    def config(self):
+        return self.app.cfg
+
+    def set_config(self, cfg):
+        clean, _ = device_config.save(cfg, self.config_path)
+        self.app.cfg = clean
+
+
+def _cut_name(text):
+    # Names travel in at most MAX_NAME bytes: cut at a character boundary, never fail.
+    raw = text.encode()
+    if len(raw) <= P.MAX_NAME:
+        return raw
+    cut = P.MAX_NAME
+    while cut > 0 and (raw[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return raw[:cut]
+
+
+def _reason(text):
+    # config.validate says "config: KEY WHY: kept default X"; a refused CONFIG_SET keeps
+    # the value in force, not the default, so say only what is wrong.
+    if text.startswith("config: "):
+        text = text[8:]
+    cut = text.find(": kept default")
+    if cut >= 0:
+        text = text[:cut]
+    if text.endswith(" ignored"):
+        text = text[:-8]
+    return text
+
+
+class Refused(Exception):
+    """A request the device understood but will not carry out: code is an E_* code."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ProtocolServer:
+    """Answers request bodies. handle(body) -> length of the reply body in self.reply."""
+
+    def __init__(self, device, window=WINDOW):
+        self.device = device
+        self.window = window
+        self.reply = bytearray(MAX_BODY)
+        self._data = memoryview(self.reply)[P.DATA_AT :]  # DATA bytes are read in here
+        self._nights = []  # last nights() snapshot; closed nights' sizes are final
+        self.requests = 0
+        self.errors = 0
+
+    # -- entry point ----------------------------------------------------------------------
+
+    def handle(self, body):
+        """Answer one request body (bytes/memoryview); returns the reply body's length.
+
+        Never raises an Exception: anything that goes wrong becomes an ERROR reply.
+        """
+        self.requests += 1
+        mtype = 0
+        seq = 0
+        try:
+            if len(body) >= P.HEADER_SIZE:
+                mtype = body[1]
+                seq = body[2] | (body[3] << 8)
+            mtype, seq, values = P.decode_body(body)
+            return self._dispatch(mtype, seq, values)
+        except P.ProtocolError as e:
+            return self._error(seq, mtype, e.code, e.message)
+        except Refused as e:
+            return self._error(seq, mtype, e.code, e.message)
+        except Exception as e:  # a failure inside must not end the link
+            return self._error(seq, mtype, P.E_INTERNAL, "%s: %s" % (type(e).__name__, e))
+
+    def _error(self, seq, mtype, code, message):
+        self.errors += 1
+        return P.encode_body(self.reply, P.ERROR, seq, (code, mtype & 0xFF, message))
+
+    def _dispatch(self, mtype, seq, values):
+        if mtype == P.READ:  # the hot path first
+            return self._read(seq, values[0], values[1], values[2])
+        if mtype == P.HELLO:
+            return self._hello(seq)
+        if mtype == P.LIST_NIGHTS:
+            return self._list_nights(seq, values[0])
+        if mtype == P.ACK:
+            return self._ack(seq, values[0], values[1])
+        if mtype == P.GET_TIME:
+            utc, ticks = self.device.clock()
+            return P.encode_body(self.reply, P.GET_TIME_REPLY, seq, (utc, ticks & 0xFFFFFFFF))
+        if mtype == P.SET_TIME:
+            return self._set_time(seq, values[0])
+        if mtype == P.ERASE:
+            return self._erase(seq, values[0])
+        if mtype == P.CONFIG_GET:
+            return self._config_reply(P.CONFIG_GET_REPLY, seq, self.device.config())
+        if mtype == P.CONFIG_SET:
+            return self._config_set(seq, values[0])
+        if mtype == P.START or mtype == P.STOP:
+            return self._start_stop(mtype, seq)
+        if mtype == P.LIVE:
+            return self._live(seq, values[0])
+        raise Refused(P.E_BAD_REQUEST, "%s is not a request" % P.type_name(mtype))
+
+    # -- nights ---------------------------------------------------------------------------
+
+    def _refresh(self):
+        log = self.device.log
+        log.flush()  # what was recorded up to now becomes durable and readable
+        self._nights = log.nights()
+        return self._nights
+
+    def _night(self, night_id):
+        # The night's info tuple. A closed night never changes size, so the snapshot
+        # serves pipelined READs without a new list per request; an open or unknown
+        # one is looked up afresh.
+        for info in self._nights:
+            if info[_ID] == night_id and info[_CLOSED]:
+                return info
+        for info in self._refresh():
+            if info[_ID] == night_id:
+                return info
+        raise Refused(P.E_UNKNOWN_NIGHT, "no night %d" % night_id)
+
+    def _read(self, seq, night_id, offset, length):
+        info = self._night(night_id)
+        size = info[_SIZE]
+        if offset > size:
+            raise Refused(
+                P.E_OUT_OF_RANGE,
+                "read at %d beyond the %d bytes of night %d" % (offset, size, night_id),
+            )
+        n = size - offset
+        if n > length:
+            n = length
+        if n > 0:
+            try:
+                got = self.device.log.read_into(night_id, offset, self._data[0:n])
+            except ValueError:  # freed since the snapshot (flash-full housekeeping)
+                self._nights = []
+                raise Refused(P.E_UNKNOWN_NIGHT, "no night %d" % night_id) from None
+            if got != n:
+                raise Refused(
+                    P.E_INTERNAL, "night %d: read %d of %d bytes at %d" % (night_id, got, n, offset)
+                )
+        return P.encode_data_head(self.reply, seq, night_id, offset, n)
+
+    def _list_nights(self, seq, first):
+        nights = self._refresh()
+        total = len(nights)
+        entries = []
+        i = first
+        while i < total and len(entries) < P.MAX_NIGHTS:
+            info = nights[i]
+            flags = 0
+            start = info[_START]
+            end = info[_END]
+            if info[_CLOSED]:
+                flags |= P.N_CLOSED
+            else:
+                end = 0  # an open night has no end yet
+            if start:
+                flags |= P.N_UTC
+            else:
+                end = 0  # the device had no clock: no time to give
+            entries.append((info[_ID], start, end, info[_SIZE], info[_ACKED], flags))
+            i += 1
+        return P.encode_body(
+            self.reply, P.LIST_NIGHTS_REPLY, seq, (total, min(first, total), entries)
+        )
+
+    def _boundary(self, night_id, start, target):
+        # The last record boundary at or below target, walking whole records from start
+        # (a boundary: the acknowledged offset). Reads flash through the reply buffer,
+        # which is free until the reply is written. Stops at a damaged record.
+        buf = self.reply
+        p = start
+        while p < target:
+            n = self.device.log.read_into(night_id, p, buf)
+            off = 0
+            while True:
+                r = records.check_record(buf, off, n)
+                if r < 0:
+                    break
+                if p + off + r > target:
+                    return p + off
+                off += r
+            if off == 0:
+                return p
+            p += off
+        return p
+
+    def _fresh(self, night_id):
+        # ACK and ERASE decide on acked, which another link may have moved: look again.
+        for info in self._refresh():
+            if info[_ID] == night_id:
+                return info
+        raise Refused(P.E_UNKNOWN_NIGHT, "no night %d" % night_id)
+
+    def _ack(self, seq, night_id, offset):
+        info = self._fresh(night_id)
+        size = info[_SIZE]
+        acked = info[_ACKED]
+        if offset > size:
+            raise Refused(
+                P.E_OUT_OF_RANGE,
+                "ack at %d beyond the %d bytes of night %d" % (offset, size, night_id),
+            )
+        if offset > acked:
+            if offset < size:  # the end of the durable bytes is always a boundary
+                offset = self._boundary(night_id, acked, offset)
+            if offset > acked:
+                acked = self.device.log.acknowledge(night_id, offset)
+                self._nights = []  # acked changed
+        return P.encode_body(self.reply, P.ACK_REPLY, seq, (night_id, acked))
+
+    def _erase(self, seq, night_id):
+        info = self._fresh(night_id)
+        if not info[_CLOSED]:
+            raise Refused(P.E_NOT_ACKNOWLEDGED, "night %d is still recording" % night_id)
+        if info[_ACKED] < info[_SIZE]:
+            raise Refused(
+                P.E_NOT_ACKNOWLEDGED,
+                "night %d acknowledged up to %d of %d bytes"
+                % (night_id, info[_ACKED], info[_SIZE]),
+            )
+        log = self.device.log
+        freed = log.free_synced()  # frees this night and any other fully synced one
+        self._nights = []
+        if night_id not in freed:
+            raise Refused(P.E_INTERNAL, "night %d was not freed" % night_id)
+        return P.encode_body(self.reply, P.ERASE_REPLY, seq, (night_id, log.free_bytes()))
+
+    # -- device ---------------------------------------------------------------------------
+
+    def _hello(self, seq):
+        d = self.device
+        log = d.log
+        nights = self._refresh()
+        device_id, firmware, board, imu = d.identity()
+        mv, pct = d.battery()
+        flags = 0
+        if log.status == STATUS_FULL:
+            flags |= P.F_FLASH_FULL
+        if d.clock()[0]:
+            flags |= P.F_CLOCK_SET
+        if d.live():
+            flags |= P.F_LIVE
+        values = (
+            P.PROTOCOL_VERSION,
+            STATES.get(d.state(), 0),
+            flags,
+            min(max(mv, 0), 0xFFFF),
+            pct if 0 <= pct <= 100 else P.BATTERY_UNKNOWN,
+            min(log.free_bytes(), 0xFFFFFFFF),
+            min(d.total_flash(), 0xFFFFFFFF),
+            min(len(nights), 0xFFFF),
+            self.window,
+            P.MAX_READ,
+            _cut_name(device_id),
+            _cut_name(firmware),
+            _cut_name(board),
+            _cut_name(imu),
+        )
+        return P.encode_body(self.reply, P.HELLO_REPLY, seq, values)
+
+    def _set_time(self, seq, utc_ms):
+        if not MIN_UTC_MS <= utc_ms < MAX_UTC_MS:
+            raise Refused(
+                P.E_BAD_REQUEST, "time %d ms is not a UTC epoch time in 2020-2099" % utc_ms
+            )
+        previous, ticks = self.device.set_time(utc_ms)
+        return P.encode_body(self.reply, P.SET_TIME_REPLY, seq, (previous, ticks & 0xFFFFFFFF))
+
+    def _config_reply(self, rtype, seq, cfg):
+        return P.encode_body(self.reply, rtype, seq, (json.dumps(cfg),))
+
+    def _config_set(self, seq, text):
+        if self.device.state() == "recording":
+            raise Refused(P.E_BUSY, "config cannot change while recording: stop first")
+        try:
+            changes = json.loads(text)
+        except ValueError:
+            raise Refused(P.E_BAD_REQUEST, "config is not valid JSON") from None
+        if not isinstance(changes, dict):
+            raise Refused(P.E_BAD_REQUEST, "config must be a JSON object of keys to change")
+        _, reasons = device_config.validate(changes)
+        if reasons:
+            raise Refused(
+                P.E_BAD_REQUEST,
+                "config not changed: " + "; ".join([_reason(r) for r in reasons]),
+            )
+        merged = dict(self.device.config())
+        for key in changes:
+            merged[key] = changes[key]
+        clean, reasons = device_config.validate(merged)
+        if reasons:  # a stored key the firmware no longer knows: the host can fix it
+            raise Refused(
+                P.E_BAD_REQUEST,
+                "config not changed: " + "; ".join([_reason(r) for r in reasons]),
+            )
+        self.device.set_config(clean)
+        return self._config_reply(P.CONFIG_SET_REPLY, seq, self.device.config())
+
+    def _open_night(self):
+        for info in self._refresh():
+            if not info[_CLOSED]:
+                return info[_ID]
+        return 0
+
+    def _start_stop(self, mtype, seq):
+        d = self.device
+        stopping = mtype == P.STOP
+        if stopping:
+            night_id = self._open_night()
+            ok, reason = d.stop("host")
+        else:
+            try:
+                ok, reason = d.start("host")
+            except FlashFull as e:
+                raise Refused(P.E_FLASH_FULL, str(e)) from None
+            night_id = self._open_night() if ok else 0
+        if not ok:
+            code = P.E_BUSY
+            if not stopping and d.log.status == STATUS_FULL:
+                code = P.E_FLASH_FULL
+            raise Refused(code, reason)
+        self._nights = []
+        rtype = P.STOP_REPLY if stopping else P.START_REPLY
+        return P.encode_body(self.reply, rtype, seq, (STATES.get(d.state(), 0), night_id))
+
+    def _live(self, seq, on):
+        if on and not self.device.live(True):
+            raise Refused(P.E_BAD_REQUEST, "live stream not supported by this firmware")
+        if not on:
+            self.device.live(False)
+        return P.encode_body(self.reply, P.LIVE_REPLY, seq, (1 if on else 0,))

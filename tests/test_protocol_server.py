@@ -242,3 +242,11 @@ def test_long_names_are_cut_not_fatal(host, device):
     device.identity = lambda: ("é" * 40, "0.1.0", "virtual", "x" * 50)
     got = host.ok(P.HELLO)
     assert got[10] == "é" * 16 and got[13] == "x" * 32
+
+
+def test_hello_answers_when_the_flash_did_not_mount(host, device):
+    device.log = None
+    got = host.ok(P.HELLO)
+    assert (got[5], got[7]) == (0, 0)  # no free flash, no nights
+    code, message = host.refused(P.LIST_NIGHTS, (0,))
+    assert code == P.E_INTERNAL and "flash" in message

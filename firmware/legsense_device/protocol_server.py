@@ -101,50 +101,58 @@ class DeviceControl:
 
 
 class AppControl(DeviceControl):
-    """DeviceControl over the app's command interface: app.start(source),
-    app.stop(source), app.set_time(utc_ms), app.status() (a dict), app.log, app.cfg.
-
-    status() keys read here, each optional: device_id, firmware, board, imu, state,
-    battery_mv, battery_pct, utc_ms, ticks_ms, total_flash. set_config saves with
-    config.save (to config_path) and sets app.cfg.
+    """DeviceControl over the app (legsense_device.app.App): start(source), stop(source),
+    set_time(utc_ms) -> (ok, reason), status() -> dict, .log (None when the flash did not
+    mount), .cfg, .fs_root. ticks_ms defaults to hal.ticks_ms, the app's own time source.
     """
 
-    def __init__(self, app, config_path=device_config.CONFIG_PATH):
+    def __init__(self, app, ticks_ms=None):
         self.app = app
-        self.log = app.log
-        self.config_path = config_path
+        if ticks_ms is None:
+            from legsense_device import hal
 
-    def _status(self):
-        return self.app.status()
+            ticks_ms = hal.ticks_ms
+        self._ticks_ms = ticks_ms
+
+    @property
+    def log(self):  # type: ignore  (the app opens its log at boot, after this is made)
+        return self.app.log
 
     def identity(self):
-        s = self._status()
-        return (
-            str(s.get("device_id", "")),
-            str(s.get("firmware", "")),
-            str(s.get("board", "")),
-            str(s.get("imu", "")),
-        )
+        s = self.app.status()
+        return s["device_id"], s["firmware"], s["board"], s["imu"]
 
     def state(self):
-        return self._status().get("state", "idle")
+        return self.app.session.state
 
     def battery(self):
-        s = self._status()
-        pct = s.get("battery_pct")
-        return int(s.get("battery_mv") or 0), P.BATTERY_UNKNOWN if pct is None else int(pct)
+        s = self.app.status()
+        mv = s.get("battery_mv", -1)
+        pct = s.get("battery_percent", -1)
+        return (mv if mv > 0 else 0), (pct if 0 <= pct <= 100 else P.BATTERY_UNKNOWN)
 
     def clock(self):
-        s = self._status()
-        return int(s.get("utc_ms") or 0), int(s.get("ticks_ms") or 0)
+        return self.app.wall.now(self._ticks_ms()), self._ticks_ms()
 
     def set_time(self, utc_ms):
         previous = self.clock()[0]
-        self.app.set_time(utc_ms)
-        return previous, self.clock()[1]
+        ok, why = self.app.set_time(utc_ms)
+        if not ok:
+            raise Refused(P.E_BAD_REQUEST, why)
+        return previous, self._ticks_ms()
 
     def total_flash(self):
-        return int(self._status().get("total_flash") or 0)
+        log = self.app.log
+        capacity = getattr(log.space, "capacity", None) if log is not None else None
+        if capacity is not None:  # an emulated flash (simulation)
+            return capacity
+        try:
+            import os
+
+            s = os.statvfs(self.app.fs_root or "/")
+            return s[1] * s[2]  # fragment size * blocks
+        except (OSError, AttributeError):
+            return 0
 
     def start(self, source):
         return self.app.start(source)
@@ -156,7 +164,7 @@ class AppControl(DeviceControl):
         return self.app.cfg
 
     def set_config(self, cfg):
-        clean, _ = device_config.save(cfg, self.config_path)
+        clean, _ = device_config.save(cfg, self.app.fs_root + device_config.CONFIG_PATH)
         self.app.cfg = clean
 
 
@@ -262,6 +270,8 @@ class ProtocolServer:
 
     def _refresh(self):
         log = self.device.log
+        if log is None:
+            raise Refused(P.E_INTERNAL, "no night log: the flash did not mount")
         log.flush()  # what was recorded up to now becomes durable and readable
         self._nights = log.nights()
         return self._nights
@@ -391,12 +401,12 @@ class ProtocolServer:
 
     def _hello(self, seq):
         d = self.device
-        log = d.log
-        nights = self._refresh()
+        log = d.log  # None when the flash did not mount: HELLO still answers
+        nights = self._refresh() if log is not None else ()
         device_id, firmware, board, imu = d.identity()
         mv, pct = d.battery()
         flags = 0
-        if log.status == STATUS_FULL:
+        if log is not None and log.status == STATUS_FULL:
             flags |= P.F_FLASH_FULL
         if d.clock()[0]:
             flags |= P.F_CLOCK_SET
@@ -408,7 +418,7 @@ class ProtocolServer:
             flags,
             min(max(mv, 0), 0xFFFF),
             pct if 0 <= pct <= 100 else P.BATTERY_UNKNOWN,
-            min(log.free_bytes(), 0xFFFFFFFF),
+            min(log.free_bytes(), 0xFFFFFFFF) if log is not None else 0,
             min(d.total_flash(), 0xFFFFFFFF),
             min(len(nights), 0xFFFF),
             self.window,
@@ -459,6 +469,8 @@ class ProtocolServer:
         return self._config_reply(P.CONFIG_SET_REPLY, seq, self.device.config())
 
     def _open_night(self):
+        if self.device.log is None:
+            return 0
         for info in self._refresh():
             if not info[_CLOSED]:
                 return info[_ID]
@@ -478,7 +490,7 @@ class ProtocolServer:
             night_id = self._open_night() if ok else 0
         if not ok:
             code = P.E_BUSY
-            if not stopping and d.log.status == STATUS_FULL:
+            if not stopping and d.log is not None and d.log.status == STATUS_FULL:
                 code = P.E_FLASH_FULL
             raise Refused(code, reason)
         self._nights = []

@@ -59,7 +59,7 @@ class StdioPort:
         one = self._one
         while n < cap and self._ready():
             # stdin.buffer.read(k) blocks until k bytes arrive: take only what is ready.
-            self._in.readinto(one)
+            self._in.readinto(one)  # type: ignore  (MicroPython streams have readinto)
             buf[n] = one[0]
             n += 1
         return n

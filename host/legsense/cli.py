@@ -19,6 +19,14 @@ COMMANDS = {
     "analyze": "analyze",
     "score": "score",
     "simulate-night": "simulate_night",
+    "sync": "sync",
+    "devices": "devices",
+    "status": "status",
+    "time": "time_cmd",
+    "config": "config_cmd",
+    "start": "start_stop",
+    "stop": "start_stop",
+    "erase": "erase",
 }
 
 EXIT_INTERRUPTED = 130

@@ -30,3 +30,15 @@ class InputError(Exception):
             where = self.path if self.line is None else f"{self.path}:{self.line}"
             where += ": "
         return where + self.message
+
+
+EXIT_DEVICE = 3  # device or link problem: no such port, timeout, protocol mismatch, refusal
+
+
+class DeviceError(InputError):
+    """A device or link problem (no port, no answer, protocol mismatch, a refusal).
+
+    One line like InputError, naming the port (or device) in `path`; exit status 3.
+    """
+
+    exit_status = EXIT_DEVICE

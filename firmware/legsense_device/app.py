@@ -1,0 +1,467 @@
+# The legsense app: boot, the night session's asyncio tasks and the command interface.
+#
+# Tasks (all in one asyncio loop):
+#   sampling  reads the IMU FIFO about twice per watermark while recording and feeds the
+#             watchdog, but only while samples keep coming: a stuck sampler resets the
+#             board (and boot recovery then closes the night cleanly)
+#   storage   flushes the night log every minute and watches the flash reserve
+#   led       plays the state's pattern (status_led.PATTERNS)
+#   button    debounced presses toggle recording (session.press_button)
+#   schedule  starts/stops nights by the config schedule, in local time from the last
+#             host anchor (no schedule until the host has set the time)
+#   battery   logs the battery every 10 minutes
+# The link (issue 4) calls start(), stop(), status() and set_time().
+#
+# Never a boot loop: every boot step that fails (no IMU, bad config or board profile,
+# broken flash) is reported in the boot line and status(), shown by the LED, and the
+# app keeps running to serve the link.
+
+try:
+    import asyncio
+except ImportError:  # MicroPython before 1.21
+    import uasyncio as asyncio  # type: ignore
+
+try:
+    import json
+except ImportError:  # pragma: no cover
+    import ujson as json  # type: ignore
+
+from legsense_core import records
+from legsense_core.clock import NightClock
+
+from legsense_device import board as boards
+from legsense_device import config, hal, status_led
+from legsense_device.debounce import POLL_MS, Debouncer
+from legsense_device.imu_detect import open_imu
+from legsense_device.night_log import STATUS_FULL, FlashFull, NightLog
+from legsense_device.sampler import Sampler
+from legsense_device.session import RECORDING, NightSession
+from legsense_device.wall_clock import WallClock
+
+FIRMWARE_VERSION = "0.1.0"
+NIGHTS_DIR = "/nights"
+IDLE_POLL_MS = 500  # sampling task while not recording (it still feeds the watchdog)
+FLUSH_MS = 60000
+SCHEDULE_MS = 30000
+BATTERY_MS = 600000
+MIN_UTC_MS = 1577836800000  # 2020-01-01: anything earlier is not a real time
+MAX_UTC_MS = 4102444800000  # 2100-01-01
+
+_STOP_CODES = {
+    "host": records.M_STOP_HOST,
+    "button": records.M_STOP_BUTTON,
+    "schedule": records.M_STOP_SCHEDULE,
+    "flash full": records.M_FLASH_FULL,
+}
+
+
+class App:
+    """One device: call boot() (or just await run(), which boots first)."""
+
+    def __init__(self, fs_root="", space=None):
+        # fs_root prefixes /config.json, /boards and /nights (tests use a folder);
+        # space stands in for the flash's free space (night_log.EmulatedSpace).
+        self.fs_root = fs_root
+        self._space = space
+        self.session = NightSession()
+        self.wall = WallClock()
+        self.cfg = dict(config.DEFAULTS)
+        self.reasons = []  # config and board problems: defaults were used instead
+        self.errors = []  # what does not work (no IMU, broken flash, a crashed task)
+        self.profile = boards.default_profile()
+        self.device_id = "unknown"
+        self.i2c = None
+        self.imu = None
+        self.sampler = None
+        self.log = None
+        self.led = None
+        self.button = None
+        self.battery = None
+        self.watchdog = None
+        self.boot_line = ""
+        self.night_id = -1
+        self.night_clock = None
+        self.battery_mv = -1
+        self.battery_percent = -1
+        self.read_errors = 0
+        self._poll_ms = IDLE_POLL_MS
+        self._stall_ms = 2000
+        self._last_progress = 0
+
+    # -- boot -----------------------------------------------------------------------
+
+    def boot(self):
+        """Bring up what the board has; never raises. Returns the boot line."""
+        self.cfg, reasons = config.load(self.fs_root + config.CONFIG_PATH)
+        self.reasons = list(reasons)
+        self.profile, why = boards.load(self.cfg["board"], self.fs_root + boards.BOARDS_DIR)
+        if why:
+            self.reasons.append("board: " + why)
+        self._try("device id", self._open_id)
+        self._try("led", self._open_led)
+        self._try("button", self._open_button)
+        self._try("imu", self._open_imu)
+        self._try("battery", self._open_battery)
+        self._try("flash", self._open_log)
+        self._try("watchdog", self._open_watchdog)
+        self.boot_line = self._make_boot_line()
+        print(self.boot_line)
+        return self.boot_line
+
+    def _try(self, what, step):
+        try:
+            step()
+        except Exception as e:  # a boot step must never stop the board
+            self.errors.append("%s: %s" % (what, e))
+
+    def _open_id(self):
+        self.device_id = hal.unique_id()
+
+    def _open_led(self):
+        self.led = hal.Led(self.profile["led"])
+
+    def _open_button(self):
+        if self.profile["button"] is not None:
+            self.button = hal.Button(self.profile["button"])
+
+    def _open_imu(self):
+        self.i2c = hal.make_i2c(self.profile)
+        addresses = tuple(c[1] for c in self.profile["imu"]["candidates"])
+        imu = open_imu(self.i2c, addresses)
+        imu.power_down()  # it may still run from before a soft reset; idle until a night
+        self.imu = imu
+        self.sampler = Sampler(imu)
+
+    def _open_battery(self):
+        self.battery = hal.Battery(self.profile["battery"], self.i2c)
+        self._read_battery()
+
+    def _open_log(self):
+        cfg = self.cfg
+        space = self._space if self._space is not None else hal.FlashSpace(self.fs_root or "/")
+        log = NightLog(
+            self.fs_root + NIGHTS_DIR, reserve=cfg["flash_reserve_kb"] * 1024, space=space
+        )
+        log.recover()
+        self.log = log
+        if log.free_bytes() < log.reserve:
+            log.free_synced()
+            if log.free_bytes() < log.reserve:
+                self.session.on_flash_full()
+
+    def _open_watchdog(self):
+        self.watchdog = hal.Watchdog(self.cfg["watchdog_ms"])
+
+    def _make_boot_line(self):
+        imu = "none"
+        if self.imu is not None:
+            imu = "%s@0x%02x" % (self.imu.name, self.imu.address)
+        heap = hal.free_heap()
+        flash = -1
+        if self.log is not None:
+            try:
+                flash = self.log.free_bytes() // 1024
+            except OSError:
+                pass
+        line = "legsense %s board=%s imu=%s heap_free=%s flash_free=%s" % (
+            FIRMWARE_VERSION,
+            self.profile["name"],
+            imu,
+            "%dB" % heap if heap >= 0 else "n/a",
+            "%dKB" % flash if flash >= 0 else "n/a",
+        )
+        for text in self.reasons + self.errors:
+            line += " | " + text
+        return line
+
+    # -- commands (the link calls these) ------------------------------------------------
+
+    def start(self, source="host"):
+        """Start a night; returns (ok, reason)."""
+        if self.session.state == RECORDING:
+            return False, "already recording"
+        if self.imu is None or self.log is None:
+            return False, "cannot record: " + ("; ".join(self.errors) or "not booted")
+        prev = self.session.state
+        ok, why = self.session.start(source)
+        if not ok:
+            return ok, why
+        return self._follow(prev, why)
+
+    def stop(self, source="host"):
+        """Stop the night; returns (ok, reason)."""
+        prev = self.session.state
+        ok, why = self.session.stop(source)
+        if not ok:
+            return ok, why
+        return self._follow(prev, why)
+
+    def press_button(self):
+        """A debounced button press: toggles recording."""
+        if self.session.state != RECORDING and self.imu is None:
+            return False, "cannot record: no IMU"
+        prev = self.session.state
+        ok, why = self.session.press_button()
+        if not ok:
+            return ok, why
+        return self._follow(prev, why)
+
+    def set_time(self, utc_ms):
+        """The host's UTC (epoch ms) now; logged as a clock anchor in a recording night."""
+        if not isinstance(utc_ms, int) or not MIN_UTC_MS <= utc_ms < MAX_UTC_MS:
+            return False, "utc_ms %r is not a time between 2020 and 2100" % (utc_ms,)
+        t = hal.ticks_ms()
+        self.wall.set(utc_ms, t)
+        clock = self.night_clock
+        if self.session.state == RECORDING and clock is not None and self.log is not None:
+            self.log.append_anchor(clock.now(t), utc_ms)
+        return True, "time set"
+
+    def status(self):
+        """What the device is doing, as a dict of plain values."""
+        t = hal.ticks_ms()
+        s = self.session
+        sampler = self.sampler
+        clock = self.night_clock
+        return {
+            "firmware": FIRMWARE_VERSION,
+            "device_id": self.device_id,
+            "board": self.profile["name"],
+            "imu": self.imu.name if self.imu is not None else "",
+            "state": s.state,
+            "led": self.led_state(),
+            "started_by": s.started_by,
+            "stopped_by": s.stopped_by,
+            "flash_full": s.flash_full,
+            "night_id": self.night_id,
+            "night_ms": clock.now(t) if clock is not None and s.state == RECORDING else 0,
+            "samples": sampler.samples if sampler is not None else 0,
+            "events": sampler.events if sampler is not None else 0,
+            "overflows": sampler.overflows if sampler is not None else 0,
+            "lost_samples": sampler.clock.lost if sampler is not None else 0,
+            "read_errors": self.read_errors,
+            "battery_mv": self.battery_mv,
+            "battery_percent": self.battery_percent,
+            "free_flash": self.log.free_bytes() if self.log is not None else -1,
+            "free_heap": hal.free_heap(),
+            "utc_ms": self.wall.now(t),
+            "log": self.log.detail if self.log is not None else "",
+            "errors": list(self.errors),
+            "config_reasons": list(self.reasons),
+        }
+
+    def led_state(self):
+        """The LED pattern's name (status_led.IDLE/RECORDING/FLASH_FULL/ERROR)."""
+        if self.imu is None or self.log is None or self.errors:
+            return status_led.ERROR
+        if self.session.flash_full:
+            return status_led.FLASH_FULL
+        if self.session.state == RECORDING:
+            return status_led.RECORDING
+        return status_led.IDLE
+
+    # -- night lifecycle ----------------------------------------------------------------
+
+    def _follow(self, prev, why):
+        # Carry out what the session decided: begin or end a night.
+        state = self.session.state
+        if prev != RECORDING and state == RECORDING:
+            return self._begin_night(why)
+        if prev == RECORDING and state != RECORDING:
+            self._end_night()
+        return True, why
+
+    def _begin_night(self, why):
+        cfg = self.cfg
+        sampler = self.sampler
+        log = self.log
+        imu = self.imu
+        if sampler is None or log is None or imu is None:  # start() checked: cannot be
+            self.session.stop("error")
+            return False, "cannot record"
+        t = hal.ticks_ms()
+        try:
+            odr = sampler.begin(
+                log,
+                cfg["odr_hz"],
+                cfg["accel_fs_g"],
+                cfg["gyro_fs_dps"],
+                cfg["gyro"],
+                cfg["fifo_watermark"],
+                cfg["epoch_s"] * 1000,
+                0,
+            )
+        except OSError as e:
+            self.session.stop("error")
+            return False, "IMU did not start: %s" % e
+        anchor_dev = 0
+        anchor_utc = 0
+        if self.wall.known():
+            self.wall.now(t)  # rebases an old anchor
+            anchor_dev = hal.ticks_diff(self.wall.ticks, t)
+            anchor_utc = self.wall.utc_ms
+        det_cfg = sampler.detector.config.as_dict()  # type: ignore  (begin() made it)
+        try:
+            self.night_id = log.start_night(
+                self.device_id,
+                FIRMWARE_VERSION,
+                self.profile["name"],
+                imu.name,
+                int(odr * 1000 + 0.5),
+                imu.accel_scale,
+                imu.gyro_scale,
+                t,
+                anchor_dev,
+                anchor_utc,
+                json.dumps(det_cfg, separators=(",", ":")).encode(),
+            )
+        except FlashFull as e:
+            sampler.end(0)
+            self.session.on_flash_full()
+            return False, str(e)
+        self.night_clock = NightClock(t)
+        # Poll about twice per watermark; give up feeding the watchdog after four
+        # watermarks (at least 2 s) without a sample.
+        wm_ms = imu.watermark * 1000 // max(1, int(odr))
+        self._poll_ms = max(20, wm_ms // 2)
+        self._stall_ms = max(2000, 4 * wm_ms)
+        self._last_progress = t
+        if self.battery_mv > 0:
+            log.append_battery(0, self.battery_mv, self.battery_percent)
+        return True, why
+
+    def _end_night(self):
+        s = self.session
+        clock = self.night_clock
+        now = clock.now(hal.ticks_ms()) if clock is not None else 0
+        if self.sampler is not None:
+            self.sampler.end(now)
+        code = _STOP_CODES.get(s.stopped_by, records.M_STOP_HOST)
+        if self.log is not None:
+            self.log.stop_night(now, code, "" if s.stopped_by in _STOP_CODES else s.stopped_by)
+        self.night_clock = None
+
+    def _check_flash(self):
+        # The log ends a night itself when a flush finds the reserve gone; a night with
+        # nothing buffered is ended here. Either way the session learns of it.
+        log = self.log
+        if self.session.state != RECORDING or log is None:
+            return
+        full = log.status == STATUS_FULL
+        if not full and log.free_bytes() < log.reserve:
+            log.free_synced()
+            full = log.free_bytes() < log.reserve
+        if full:
+            prev = self.session.state
+            self.session.on_flash_full()
+            self._follow(prev, "flash full")
+
+    def _read_battery(self):
+        if self.battery is None:
+            return
+        mv = self.battery.read_mv()
+        self.battery_mv = mv
+        self.battery_percent = hal.lipo_percent(mv) if mv > 0 else -1
+
+    # -- tasks --------------------------------------------------------------------------
+
+    async def run(self):
+        """Boot if needed, then run every task for ever."""
+        if not self.boot_line:
+            self.boot()
+        for name, task in (
+            ("sampling", self._sampling),
+            ("storage", self._storage),
+            ("led", self._led),
+            ("button", self._button),
+            ("schedule", self._schedule),
+            ("battery", self._battery),
+        ):
+            asyncio.create_task(self._guard(name, task))
+        while True:
+            await hal.sleep_ms(3600000)
+
+    async def _guard(self, name, task):
+        # A task that crashes is reported, not re-raised: the others go on. If it is the
+        # sampler, the watchdog starves and resets the board, as for a stuck one.
+        try:
+            await task()
+        except Exception as e:
+            self.errors.append("%s task crashed: %r" % (name, e))
+            print("legsense: %s task crashed: %r" % (name, e))
+
+    async def _sampling(self):
+        while True:
+            t = hal.ticks_ms()
+            clock = self.night_clock
+            sampler = self.sampler
+            if clock is not None and sampler is not None and sampler.running:
+                try:
+                    n = sampler.poll(clock.now(t))
+                except OSError:
+                    n = 0
+                    self.read_errors += 1
+                if n:
+                    self._last_progress = t
+                if hal.ticks_diff(t, self._last_progress) < self._stall_ms:
+                    self._feed()
+                self._check_flash()
+                await hal.sleep_ms(self._poll_ms)
+            else:
+                self._feed()
+                await hal.sleep_ms(IDLE_POLL_MS)
+
+    def _feed(self):
+        if self.watchdog is not None:
+            self.watchdog.feed()
+
+    async def _storage(self):
+        while True:
+            await hal.sleep_ms(FLUSH_MS)
+            if self.session.state == RECORDING and self.log is not None:
+                self.log.flush()
+                self._check_flash()
+            elif self.session.flash_full and self.log is not None:
+                if self.log.free_bytes() >= self.log.reserve:  # the host freed nights
+                    self.session.on_flash_freed()
+
+    async def _led(self):
+        if self.led is None:
+            return
+        await status_led.StatusLed(self.led, hal.sleep_ms).run(self.led_state)
+
+    async def _button(self):
+        if self.button is None:
+            return
+        edge = hal.Flag()
+        self.button.on_edge(edge.set)
+        debouncer = Debouncer()
+        while True:
+            await edge.wait()
+            # Read until the level has settled (a press and its release each end here).
+            for _ in range(3 * debouncer.stable_reads):
+                if debouncer.update(self.button.pressed()):
+                    self.press_button()
+                await hal.sleep_ms(POLL_MS)
+
+    async def _schedule(self):
+        while True:
+            window = config.schedule_minutes(self.cfg)
+            if window is not None and self.imu is not None:
+                minute = self.wall.minute_of_day(hal.ticks_ms(), self.cfg["utc_offset_min"])
+                if minute >= 0:
+                    prev = self.session.state
+                    changed, why = self.session.on_schedule(minute, window)
+                    if changed:
+                        self._follow(prev, why)
+            await hal.sleep_ms(SCHEDULE_MS)
+
+    async def _battery(self):
+        while True:
+            await hal.sleep_ms(BATTERY_MS)
+            self._read_battery()
+            clock = self.night_clock
+            if clock is not None and self.log is not None and self.battery_mv > 0:
+                self.log.append_battery(
+                    clock.now(hal.ticks_ms()), self.battery_mv, self.battery_percent
+                )

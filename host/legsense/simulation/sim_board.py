@@ -1,0 +1,164 @@
+"""A simulated legsense board: the hardware the `machine` shim exposes to the firmware.
+
+Wired like a board profile (firmware/boards/*.json): an emulated I2C bus with the
+board's IMU emulator at its address, GPIO levels (LED out, button in), a battery behind
+its ADC divider, a unique id, and a SimClock with the watchdog and timers. The IMU is
+fed from a Trace through a TraceFeeder, advanced to the current simulated time on every
+bus access (so the FIFO holds exactly what a real chip would hold when it is read).
+
+Trace time 0 plays at `trace_start_ms` of simulated time; `imu_clock_ppm` makes the
+IMU's own oscillator run fast (+) or slow (-) against the MCU's, as a real part's does
+(datasheets allow about +/-1 %).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from legsense_device import board as board_profiles
+
+from legsense.simulation.i2c_bus import EmulatedI2C
+from legsense.simulation.lsm6_emulator import VARIANTS as LSM6_VARIANTS
+from legsense.simulation.lsm6_emulator import LSM6Emulator
+from legsense.simulation.mpu6_emulator import MPU6Emulator
+from legsense.simulation.sim_clock import SimClock
+from legsense.simulation.trace_feeder import TraceFeeder
+from legsense.trace import Trace
+
+BOARDS_DIR = Path(__file__).resolve().parents[3] / "firmware" / "boards"
+DEFAULT_UID = bytes.fromhex("240ac4a1b2c3")  # an Espressif-style MAC
+
+
+def still_trace(acc_g: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> Trace:
+    """A leg lying still (one row, held for ever by the feeder's sample-and-hold)."""
+    return Trace(
+        t_s=np.zeros(1),
+        acc_g=np.asarray([acc_g], dtype=float),
+        gyr_dps=np.zeros((1, 3)),
+        meta={},
+    )
+
+
+def load_profile(name: str) -> dict:
+    """A board profile from firmware/boards, validated as the firmware does."""
+    with open(BOARDS_DIR / f"{name}.json", "rb") as f:
+        return board_profiles.validate(json.load(f), name)
+
+
+@dataclass
+class PinState:
+    """One GPIO: its level, what drives it and an optional IRQ handler."""
+
+    level: int = 0
+    mode: int = -1  # -1 never configured; Pin.IN / Pin.OUT once it is
+    history: list[tuple[int, int]] = field(default_factory=list)  # (ns, level) writes
+    irq_handler: object = None
+    irq_trigger: int = 0
+
+
+class _ClockedTarget:
+    """Puts the IMU emulator on the bus, catching its samples up before each transfer."""
+
+    def __init__(self, board: SimBoard, emulator):
+        self.board = board
+        self.emulator = emulator
+
+    def i2c_write(self, data: bytes) -> None:
+        self.board.advance_imu()
+        self.emulator.i2c_write(data)
+
+    def i2c_read(self, n: int) -> bytes:
+        self.board.advance_imu()
+        return self.emulator.i2c_read(n)
+
+
+class SimBoard:
+    """Everything the `machine` shim serves for one simulated board."""
+
+    def __init__(
+        self,
+        profile: dict | str = "virtual",
+        imu: str | None = "lsm6dsox",
+        address: int | None = None,
+        trace: Trace | None = None,
+        trace_start_ms: int = 0,
+        imu_clock_ppm: float = 0.0,
+        battery_mv: int = 3900,
+        uid: bytes = DEFAULT_UID,
+        clock: SimClock | None = None,
+    ):
+        self.profile = load_profile(profile) if isinstance(profile, str) else profile
+        self.clock = clock or SimClock()
+        self.uid = uid
+        self.battery_mv = battery_mv
+        self.reset_cause = 1  # PWRON_RESET
+        self.cpu_hz = 240_000_000
+        self.rtc_offset_ns = 0  # RTC calendar time minus simulated time
+        self.pins: dict[int, PinState] = {}
+        i2c = self.profile["i2c"]
+        self.bus = EmulatedI2C(i2c["id"], i2c["scl"], i2c["sda"], i2c["freq_hz"])
+        self.imu = None
+        self.feeder: TraceFeeder | None = None
+        self.trace_start_ns = trace_start_ms * 1_000_000
+        self.imu_clock_factor = 1.0 + imu_clock_ppm / 1e6
+        if imu is not None:
+            self.imu = LSM6Emulator(imu) if imu in LSM6_VARIANTS else MPU6Emulator(imu)
+            family = "lsm6" if imu in LSM6_VARIANTS else "mpu6"
+            if address is None:
+                matches = [a for f, a in self.profile["imu"]["candidates"] if f == family]
+                if not matches:
+                    raise ValueError(f"board {self.profile['name']} lists no {family} address")
+                address = int(matches[0])
+            self.bus.attach(address, _ClockedTarget(self, self.imu))
+            self.feeder = TraceFeeder(self.imu, trace if trace is not None else still_trace())
+        button = self.profile.get("button")
+        if button is not None:  # released: the inactive level
+            self.pin(button["pin"]).level = 1 if button["active_low"] else 0
+
+    # --- the IMU ----------------------------------------------------------------------
+
+    def advance_imu(self) -> None:
+        """Push every IMU sample due by now (in the IMU's own, possibly skewed, time)."""
+        if self.feeder is None:
+            return
+        t = (self.clock.now_ns - self.trace_start_ns) / 1e9 * self.imu_clock_factor
+        self.feeder.advance_to(t)
+
+    # --- GPIO -------------------------------------------------------------------------
+
+    def pin(self, pin_id: int) -> PinState:
+        """The state of GPIO pin_id (created on first use)."""
+        return self.pins.setdefault(pin_id, PinState())
+
+    def drive(self, pin_id: int, level: int) -> None:
+        """Drive an input from outside (a finger on the button); fires its IRQ."""
+        p = self.pin(pin_id)
+        old = p.level
+        p.level = 1 if level else 0
+        if p.irq_handler is not None and old != p.level:
+            rising = p.level == 1
+            if p.irq_trigger & (1 if rising else 2):  # ESP32: IRQ_RISING=1, IRQ_FALLING=2
+                p.irq_handler(p)  # type: ignore[operator]
+
+    def press_button(self, pressed: bool = True) -> None:
+        """Hold the profile's button down (or let it go)."""
+        button = self.profile["button"]
+        active = 0 if button["active_low"] else 1
+        self.drive(button["pin"], active if pressed else 1 - active)
+
+    def led_history(self) -> list[tuple[int, int]]:
+        """(ns, level) of every write to the LED pin, electrical levels."""
+        led = self.profile.get("led")
+        return [] if led is None else self.pin(led["pin"]).history
+
+    # --- battery ----------------------------------------------------------------------
+
+    def adc_uv(self, pin_id: int) -> int:
+        """Microvolts at an ADC pin: the battery through its divider, else 0."""
+        bat = self.profile.get("battery")
+        if bat is None or bat.get("adc_pin") != pin_id:
+            return 0
+        return round(self.battery_mv * 1000 / bat["divider"])

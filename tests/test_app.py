@@ -1,0 +1,502 @@
+"""The firmware app on CPython: unchanged app code, the `machine` shim wired to the IMU
+emulators, and a virtual-time event loop (hours of night in seconds).
+
+Expected values are typed in from the design (LED patterns, marker codes, sample
+rates, datasheet FIFO sizes) or computed independently (the offline analysis of the
+same trace, the emulator's own count of overwritten FIFO words), never read back from
+the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from legsense.analysis import analyze_trace
+from legsense.simulation import machine_shim, virtual_loop
+from legsense.simulation.night_generator import simulate_night
+from legsense.simulation.sim_board import BOARDS_DIR, SimBoard
+from legsense.simulation.sim_clock import SimulatedReset
+from legsense.trace import Trace
+from legsense_core import records
+from legsense_core.detector import DetectorConfig
+from legsense_device.night_log import EmulatedSpace
+
+UID_HEX = "240ac4a1b2c3"  # SimBoard's default unique id
+LED_PIN = 25  # virtual.json: active high
+BUTTON_PIN = 0  # virtual.json: active low
+
+
+# --- harness -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A device filesystem: the board profiles and a config naming the virtual board."""
+    shutil.copytree(BOARDS_DIR, tmp_path / "boards")
+    write_config(tmp_path, {"board": "virtual"})
+    return tmp_path
+
+
+def write_config(root: Path, cfg: dict | str) -> None:
+    text = cfg if isinstance(cfg, str) else json.dumps(cfg)
+    (root / "config.json").write_text(text)
+
+
+class Run:
+    """One boot of the app on a simulated board; .app stays readable after a reset."""
+
+    def __init__(self, board: SimBoard, root: Path, space=None):
+        self.board = board
+        self.root = root
+        self.space = space
+        self.app = None
+        self.result = None
+
+    def __call__(self, scenario):
+        """Boot, run the app's tasks and scenario(app) on virtual time; returns self."""
+        with machine_shim.installed(self.board):
+            from legsense_device.app import App
+
+            self.app = app = App(fs_root=str(self.root), space=self.space)
+
+            async def main():
+                runner = asyncio.create_task(app.run())
+                await asyncio.sleep(0)  # let it boot
+                try:
+                    return await scenario(app)
+                finally:
+                    runner.cancel()
+
+            self.result = virtual_loop.run(main(), self.board.clock)
+        return self
+
+
+async def at(seconds: float) -> None:
+    """Sleep until an absolute simulated time."""
+    await asyncio.sleep(max(0.0, seconds - asyncio.get_running_loop().time()))
+
+
+def night_records(root: Path, night_id: int = 1) -> list[tuple[int, tuple]]:
+    """(type, payload) of every record of a night; fails on any bad record."""
+    data = (root / "nights" / f"{night_id:08d}.log").read_bytes()
+    reader = records.iter_records(data)
+    out = [(rtype, payload) for _off, rtype, payload in reader]
+    assert reader.error == 0, reader.reason
+    return out
+
+
+def of_type(recs, rtype):
+    return [p for t, p in recs if t == rtype]
+
+
+def led_on_durations_ms(board: SimBoard, start_s: float, end_s: float) -> list[int]:
+    """Lengths of the LED's on-phases that start within [start_s, end_s)."""
+    hist = board.pin(LED_PIN).history
+    out = []
+    for (t0, v0), (t1, _v1) in itertools.pairwise(hist):
+        if v0 == 1 and start_s * 1e9 <= t0 < end_s * 1e9:
+            out.append(round((t1 - t0) / 1e6))
+    return out
+
+
+# --- boot ----------------------------------------------------------------------------
+
+
+def test_missing_imu_boots_reports_error_and_keeps_serving(root):
+    board = SimBoard("virtual", imu=None)
+
+    async def scenario(app):
+        await at(10.0)
+        return app.start("host"), app.status()
+
+    run = Run(board, root)(scenario)
+    (ok, why), status = run.result
+    app = run.app
+    assert "imu=none" in app.boot_line
+    assert "no supported IMU" in app.boot_line
+    assert not ok and "no supported IMU" in why
+    assert status["state"] == "idle"
+    assert status["led"] == "error"
+    assert any(e.startswith("imu: no supported IMU") for e in status["errors"])
+    # The error pattern: three 100 ms flashes every 2 s.
+    assert led_on_durations_ms(board, 2.0, 4.0) == [100, 100, 100]
+    # Still alive after 10 s: the watchdog was fed all along (default timeout 8 s).
+    feeds = board.clock.wdt_feeds
+    assert feeds and max(np.diff([0, *feeds])) < 8e9
+
+
+def test_bad_config_falls_back_to_defaults_and_says_why(root):
+    write_config(root, {"board": "virtual", "odr_hz": 50, "watchdog_ms": 100, "colour": 1})
+
+    async def scenario(app):
+        await at(1.0)
+        app.start("host")
+        await at(61.0)
+        app.stop("host")
+        return app.status()
+
+    run = Run(SimBoard("virtual"), root)(scenario)
+    line = run.app.boot_line
+    assert "config: odr_hz must be one of 12.5, 26, 52, 104: kept default 52" in line
+    assert "config: watchdog_ms must be 2000-60000 ms: kept default 8000" in line
+    assert "config: unknown key 'colour' ignored" in line
+    assert line.count("\n") == 0
+    assert run.result["led"] == "idle" and not run.result["errors"]
+    # It records at the default 52 Hz: 60 s of samples, give or take one.
+    assert abs(run.result["samples"] - 52 * 60) <= 1
+    header = of_type(night_records(root), records.T_NIGHT)[0]
+    assert dict(zip(records.NIGHT_FIELDS, header, strict=True))["rate_mhz"] == 52000
+
+
+@pytest.mark.parametrize(
+    ("config_text", "reason"),
+    [
+        ("{board: virtual", "/config.json is not valid JSON"),
+        (None, "/config.json, using defaults"),
+        ('{"board": "no_such_board"}', "board: "),
+    ],
+)
+def test_unusable_config_or_board_still_boots(root, config_text, reason):
+    if config_text is None:
+        (root / "config.json").unlink()
+    else:
+        write_config(root, config_text)
+
+    async def scenario(app):
+        await at(2.0)
+        return app.start("host")
+
+    run = Run(SimBoard("virtual"), root)(scenario)
+    assert reason in run.app.boot_line
+    # The fallback profiles probe the same bus: the IMU is still found and a night starts.
+    assert run.app.imu is not None
+    assert run.result[0]
+
+
+# --- the session through the command interface -----------------------------------------
+
+
+def test_start_stop_writes_header_anchor_samples_and_markers(root):
+    utc1 = int(datetime(2026, 1, 5, 22, 0, tzinfo=UTC).timestamp() * 1000)
+    utc2 = utc1 + 65_000 + 7  # the host's second setting: 7 ms of drift
+
+    async def scenario(app):
+        await at(5.0)
+        assert app.set_time(utc1) == (True, "time set")
+        assert not app.set_time(12)[0]  # not a time: refused, nothing changes
+        await at(10.0)
+        started = app.start("host")
+        again = app.start("host")
+        await at(70.0)
+        app.set_time(utc2)
+        await at(130.0)
+        stopped = app.stop("host")
+        return started, again, stopped, app.status()
+
+    run = Run(SimBoard("virtual"), root)(scenario)
+    started, again, stopped, status = run.result
+    assert started == (True, "started by host")
+    assert again == (False, "already recording")
+    assert stopped == (True, "stopped by host")
+    assert status["state"] == "stopped" and status["stopped_by"] == "host"
+
+    recs = night_records(root)
+    assert recs[0][0] == records.T_NIGHT
+    h = dict(zip(records.NIGHT_FIELDS, recs[0][1], strict=True))
+    assert h["night_id"] == 1
+    assert h["device_id"] == UID_HEX
+    assert h["firmware"] == "0.1.0"
+    assert h["board"] == "virtual"
+    assert h["imu"] == "lsm6dsox"
+    assert h["rate_mhz"] == 52000
+    assert h["accel_scale"] == (61, 1)  # 0.061 mg/LSB at 2 g (LSM6DSOX datasheet)
+    assert h["gyro_scale"] == (8750, 1)  # 8.75 mdps/LSB at 250 dps
+    assert h["start_ticks"] == 10_000
+    assert (h["anchor_dev_ms"], h["anchor_utc_ms"]) == (-5000, utc1)
+    assert json.loads(h["config_json"]) == DetectorConfig(rate_hz=52).as_dict()
+
+    markers = of_type(recs, records.T_MARKER)
+    assert markers[0][:2] == (0, records.M_STARTED)
+    assert markers[-1][:2] == (120_000, records.M_STOP_HOST)
+    assert recs[-1] == (records.T_MARKER, markers[-1])
+    assert of_type(recs, records.T_ANCHOR) == [(60_000, utc2)]
+    # Four whole 30 s epochs of 52 Hz samples (the last is cut by the stop).
+    epochs = of_type(recs, records.T_EPOCH)
+    assert [e[0] for e in epochs] == [0, 1, 2, 3]
+    assert [e[1] for e in epochs] == [1560, 1560, 1560, 1560]
+    # The IMU is powered down between nights (ODR 0 in CTRL1_XL).
+    assert run.board.imu is not None and run.board.imu.odr_hz == 0.0
+
+
+def test_button_press_with_bounce_toggles_recording(root):
+    board = SimBoard("virtual")
+
+    async def bouncy_press(at_s: float) -> None:
+        # Contact bounce: 5 changes within 8 ms, then held 300 ms, released likewise.
+        for i, level in enumerate((0, 1, 0, 1, 0)):
+            await at(at_s + i * 0.002)
+            board.drive(BUTTON_PIN, level)
+        for i, level in enumerate((1, 0, 1)):
+            await at(at_s + 0.3 + i * 0.002)
+            board.drive(BUTTON_PIN, level)
+
+    async def scenario(app):
+        await bouncy_press(5.0)
+        await at(6.0)
+        first = app.status()
+        await bouncy_press(20.0)
+        await at(21.0)
+        return first, app.status()
+
+    run = Run(board, root)(scenario)
+    first, second = run.result
+    assert first["state"] == "recording" and first["started_by"] == "button"
+    assert second["state"] == "stopped" and second["stopped_by"] == "button"
+    assert run.app.session.nights_started == 1  # the bounces did not count
+    markers = of_type(night_records(root), records.T_MARKER)
+    assert markers[-1][1] == records.M_STOP_BUTTON
+
+
+def test_schedule_starts_and_stops_the_night_in_local_time(root):
+    write_config(
+        root,
+        {
+            "board": "virtual",
+            "schedule": {"start": "22:00", "stop": "22:05"},
+            "utc_offset_min": 60,
+        },
+    )
+    # 20:59:00 UTC is 21:59 local: the window opens one minute after the host sets it.
+    utc = int(datetime(2026, 1, 5, 20, 59, tzinfo=UTC).timestamp() * 1000)
+
+    async def scenario(app):
+        await at(1.0)
+        app.set_time(utc)
+        await at(59.0)
+        before = app.status()["state"]
+        await at(92.0)
+        during = app.status()
+        await at(1.0 + 6 * 60 + 31)
+        return before, during, app.status()
+
+    run = Run(SimBoard("virtual"), root)(scenario)
+    before, during, after = run.result
+    assert before == "idle"
+    assert during["state"] == "recording" and during["started_by"] == "schedule"
+    assert after["state"] == "stopped" and after["stopped_by"] == "schedule"
+    markers = of_type(night_records(root), records.T_MARKER)
+    assert markers[-1][1] == records.M_STOP_SCHEDULE
+
+
+# --- failures --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stall", ["imu brown-out", "i2c wire loose"])
+def test_watchdog_resets_the_board_when_the_sampler_stalls(root, stall):
+    board = SimBoard("virtual")
+    stall_s = 60.0
+
+    async def scenario(app):
+        await at(1.0)
+        app.start("host")
+        await at(stall_s)
+        if stall == "imu brown-out":  # the chip lost power: registers reset, no data
+            board.imu.reset()
+        else:
+            board.bus.detach(0x6A)
+        await at(stall_s + 60.0)  # never reached: the watchdog resets the board first
+
+    with pytest.raises(SimulatedReset) as reset:
+        Run(board, root)(scenario)
+    assert reset.value.cause == "watchdog not fed for 8000 ms"
+    # The last feed was at most one poll period after the last sample (2 s stall
+    # allowance + 0.25 s poll), then the 8 s timeout ran out.
+    at_s = reset.value.at_ns / 1e9
+    assert stall_s + 8.0 <= at_s <= stall_s + 2.25 + 8.0 + 0.01
+
+    # After the reset the app boots again on the same flash: the night left open is
+    # closed by recovery, with everything recorded before the stall intact.
+    async def after_reboot(app):
+        await at(1.0)
+        return app.status()
+
+    rerun = Run(SimBoard("virtual"), root)(after_reboot)
+    assert rerun.result["state"] == "idle" and not rerun.result["errors"]
+    recs = night_records(root)
+    assert recs[-1][0] == records.T_MARKER and recs[-1][1][1] == records.M_RECOVERED
+    assert len(of_type(recs, records.T_EPOCH)) == 1  # the one whole 30 s epoch flushed
+
+
+def test_flash_full_stops_the_night_and_refuses_a_new_one(root):
+    write_config(root, {"board": "virtual", "epoch_s": 10, "flash_reserve_kb": 16})
+    # 512-byte blocks: next_id takes one, the night's log may grow to two (1 KB).
+    space = EmulatedSpace(str(root / "nights"), capacity=16 * 1024 + 3 * 512, block=512)
+
+    async def scenario(app):
+        await at(1.0)
+        first = app.start("host")
+        await at(1200.0)
+        return first, app.status(), app.start("host")
+
+    run = Run(SimBoard("virtual"), root, space)(scenario)
+    first, status, refused = run.result
+    assert first[0]
+    assert status["state"] == "stopped" and status["stopped_by"] == "flash full"
+    assert status["flash_full"] and status["led"] == "flash full"
+    assert refused == (False, "flash full: sync and erase nights first")
+    recs = night_records(root)
+    assert recs[-1][0] == records.T_MARKER and recs[-1][1][1] == records.M_FLASH_FULL
+    # The reserve is checked after each write: the log stops within one 1 KB buffer.
+    assert (root / "nights" / "00000001.log").stat().st_size <= 1024 + 1024
+    assert len(of_type(recs, records.T_EPOCH)) >= 10
+    # The double-blink pattern once full: two 150 ms flashes every 2 s.
+    assert led_on_durations_ms(run.board, 1196.0, 1198.0) == [150, 150]
+
+
+def test_fifo_overflow_is_counted_logged_and_becomes_a_gap(root):
+    # The leg's signal starts 1 ms after the night (so the emulator's sample count has
+    # none made while the driver was still setting the FIFO up).
+    board = SimBoard("virtual", trace_start_ms=1001)
+
+    async def scenario(app):
+        await at(1.0)
+        app.start("host")
+        await at(60.0)
+        board.clock.advance(7.0)  # the CPU was busy for 7 s (watchdog: 8 s)
+        await at(121.0)
+        app.stop("host")
+        return app.status()
+
+    run = Run(board, root)(scenario)
+    status = run.result
+    emu = board.imu
+    assert emu is not None
+    # The emulator's own count: each sample is two FIFO words (gyro + accel); a sample
+    # that lost one of its words is dropped by the driver too.
+    lost = emu.words_overwritten // 2
+    assert lost > 0
+    assert status["overflows"] == 1
+    assert abs(status["lost_samples"] - lost) <= 1
+    assert status["samples"] == emu.samples_pushed - lost
+    recs = night_records(root)
+    overflow = [m for m in of_type(recs, records.T_MARKER) if m[1] == records.M_FIFO_OVERFLOW]
+    assert len(overflow) == 1 and abs(overflow[0][2] - lost) <= 1
+    # The hole is a gap in time just after night ms 59000 (where the stall began): the
+    # epochs around it miss `lost` samples between them, the others are whole
+    # (1560 = 30 s at 52 Hz).
+    counts = [e[1] for e in of_type(recs, records.T_EPOCH)]
+    assert counts[0] == 1560 and counts[3] == 1560
+    assert abs((1560 - counts[1]) + (1560 - counts[2]) - lost) <= 1
+    assert counts[1] < 1560 and counts[2] < 1560
+
+
+def test_imu_clock_off_by_one_percent_is_slewed_to_the_mcu_clock(root):
+    board = SimBoard("virtual", imu_clock_ppm=10_000)  # the IMU runs 1 % fast
+
+    async def scenario(app):
+        await at(1.0)
+        app.start("host")
+        await at(601.0)
+        app.stop("host")  # drains the FIFO: the last sample is the newest
+        return app.status(), app.sampler.clock.last, app.sampler.clock.slewed_ms
+
+    run = Run(board, root)(scenario)
+    status, last_ts, slewed = run.result
+    # 1 % more samples than the nominal rate in 600 s...
+    assert abs(status["samples"] - round(52 * 600 * 1.01)) <= 1
+    # ...but their times stay within the slew limit of the MCU clock (the stop is at
+    # night ms 600000), having been pulled back by about 1 % of 600 s minus the 100 ms
+    # allowance. Unslewed, the last one would be stamped about 606 s.
+    assert abs(600_000 - last_ts) <= 100 + 20
+    assert abs(slewed + (6000 - 100)) <= 60
+    assert status["overflows"] == 0
+
+
+# --- THE test: a full night, trace -> emulator -> app -> log == offline analysis ---------
+
+
+def exact_rate_trace(hours: float, rate_hz: float, imu: str, seed: int) -> Trace:
+    """A synthetic night re-timed on the exact ODR grid.
+
+    The generator adds timestamp jitter and dropped samples (as a real logger would);
+    an IMU's FIFO has neither, and the emulator samples the trace on its exact grid. So
+    the generator's rows are kept as consecutive samples at exactly k / rate.
+    """
+    gen, _labels = simulate_night(seed, hours, rate_hz, imu=imu)
+    n = len(gen.t_s)
+    return Trace(t_s=np.arange(n) / rate_hz, acc_g=gen.acc_g, gyr_dps=gen.gyr_dps, meta=gen.meta)
+
+
+def replay_night(root: Path, trace: Trace, imu: str, config: dict) -> tuple[list, list, int]:
+    """Play a trace through the app; returns the logged events, epochs and samples."""
+    write_config(root, {"board": "virtual", **config})
+    rate = float(trace.meta["sample_rate_hz"])
+    n = len(trace.t_s)
+    start_s = 1.0
+    # Trace time 0 plays 1 ms after the night starts (the IMU is running by then).
+    board = SimBoard("virtual", imu=imu, trace=trace, trace_start_ms=1001)
+
+    async def scenario(app):
+        await at(start_s)
+        assert app.start("host")[0]
+        # Stop half a period after the last trace sample: exactly n samples were made.
+        await at(1.001 + (n - 1) / rate + 0.5 / rate)
+        assert app.stop("host")[0]
+        return app.status()["samples"]
+
+    run = Run(board, root)(scenario)
+    recs = night_records(root)
+    return of_type(recs, records.T_EVENT), of_type(recs, records.T_EPOCH), run.result
+
+
+def offline(trace: Trace) -> tuple[list, list]:
+    detection, _info = analyze_trace(trace)
+    m = detection.movements
+    events = [
+        (round(a * 1000), round(b * 1000), int(p), int(d), int(c))
+        for a, b, p, d, c in zip(
+            m.onset_s, m.offset_s, m.peak_mg, m.peak_dps, m.channels, strict=True
+        )
+    ]
+    e = detection.epochs
+    epochs = [
+        (round(s / e.epoch_s), int(k), round(a * 1000), int(act), *map(int, pos))
+        for s, k, a, act, pos in zip(
+            e.start_s, e.n_samples, e.active_s, e.activity_mg_s, e.posture_mg, strict=True
+        )
+    ]
+    return events, epochs
+
+
+@pytest.mark.parametrize(
+    ("imu", "rate_hz", "hours", "odr_config"),
+    [
+        ("lsm6dsox", 52.0, 1.0, 52),  # LSM6 ODRs: 12.5, 26, 52, 104 Hz
+        ("mpu6886", 1000 / 19, 0.3, 52),  # MPU: 1 kHz / (1 + SMPLRT_DIV 18) = 52.63 Hz
+    ],
+)
+def test_full_simulated_night_equals_offline_analysis(root, imu, rate_hz, hours, odr_config):
+    trace = exact_rate_trace(hours, rate_hz, imu, seed=11)
+    events, epochs, samples = replay_night(root, trace, imu, {"odr_hz": odr_config})
+    want_events, want_epochs = offline(trace)
+    assert samples == len(trace.t_s)
+    assert len(want_events) >= 20  # a PLMD night: the comparison is not vacuous
+    assert [e[:5] for e in events] == want_events
+    assert epochs == want_epochs
+
+
+@pytest.mark.slow
+def test_full_eight_hour_night_equals_offline_analysis(root):
+    trace = exact_rate_trace(8.0, 52.0, "lsm6dsox", seed=5)
+    events, epochs, samples = replay_night(root, trace, "lsm6dsox", {"odr_hz": 52})
+    want_events, want_epochs = offline(trace)
+    assert samples == len(trace.t_s)
+    assert [e[:5] for e in events] == want_events
+    assert epochs == want_epochs

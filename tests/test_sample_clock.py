@@ -1,0 +1,123 @@
+"""Sample timestamps by counting at the ODR (firmware/legsense_device/sample_clock.py).
+
+Expected times are computed with exact rational arithmetic (fractions.Fraction), not
+with the clock's own integer scheme.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from fractions import Fraction
+
+import pytest
+from legsense_device.sample_clock import SLEW_LIMIT_MS, SampleClock, period_fraction
+
+
+@pytest.mark.parametrize(
+    ("odr_hz", "fraction"),
+    [
+        (12.5, (80, 1)),  # LSM6 ODRs: 1000/odr ms
+        (26.0, (500, 13)),
+        (52.0, (250, 13)),
+        (104.0, (125, 13)),
+        (1000 / 19, (19, 1)),  # MPU: 1 kHz / (1 + SMPLRT_DIV 18)
+        (1000 / 77, (77, 1)),  # MPU, SMPLRT_DIV 76: 12.99 Hz
+        (50.0, (20, 1)),
+    ],
+)
+def test_period_is_the_exact_fraction(odr_hz, fraction):
+    assert period_fraction(odr_hz) == fraction
+
+
+def test_period_from_single_precision_rates():
+    # The ESP32 computes in float32: 1000/19 Hz is 52.631577 there, 52 stays 52.
+    assert period_fraction(52.631577) == (19, 1)
+    assert period_fraction(26.000002) == (500, 13)
+
+
+def test_bad_rate_is_refused():
+    with pytest.raises(ValueError):
+        period_fraction(0)
+
+
+@pytest.mark.parametrize("odr_hz", [12.5, 26.0, 52.0, 104.0, 1000 / 19])
+def test_stamps_are_k_periods_rounded_half_up(odr_hz):
+    p, q = period_fraction(odr_hz)
+    clock = SampleClock()
+    clock.start(odr_hz, 1000)
+    ts = array("i", bytes(4 * 37))
+    got = []
+    for _ in range(2000):  # batches of 37: the remainder carries across batches
+        clock.stamp(ts, 37)
+        got.extend(ts)
+    period = Fraction(1000) / Fraction(odr_hz).limit_denominator(1000)
+    want = [1000 + int(k * period + Fraction(1, 2)) for k in range(len(got))]
+    assert got == want
+    assert clock.last == want[-1]
+    assert Fraction(p, q) == period
+
+
+def _simulate(odr_true_hz, odr_nominal_hz, seconds, poll_ms=250):
+    """An IMU whose real rate is odr_true_hz, read dry every poll_ms by the MCU."""
+    clock = SampleClock()
+    clock.start(odr_nominal_hz, 0)
+    ts = array("i", bytes(4 * 4096))
+    made = 0
+    stamped = []
+    for now in range(poll_ms, int(seconds * 1000) + 1, poll_ms):
+        due = int(Fraction(now, 1000) * Fraction(odr_true_hz)) + 1  # samples made by now
+        n = due - made
+        made = due
+        clock.stamp(ts, n)
+        stamped.extend(ts[:n])
+        clock.slew(now)
+        # The newest sample was made at (due - 1) / odr_true: stamped within the limit.
+        assert abs(now - clock.last) <= SLEW_LIMIT_MS + 1000 / odr_nominal_hz + poll_ms
+    return clock, stamped
+
+
+@pytest.mark.parametrize("error", [0.01, -0.01, 0.002])
+def test_a_fast_or_slow_imu_is_slewed_to_the_mcu_clock(error):
+    clock, stamped = _simulate(52.0 * (1 + error), 52.0, 900)
+    assert all(b > a for a, b in itertools.pairwise(stamped))
+    # Pulled by |error| * 900 s minus the 100 ms allowance, in the right direction.
+    want = -(error * 900_000) + (SLEW_LIMIT_MS if error > 0 else -SLEW_LIMIT_MS)
+    assert abs(clock.slewed_ms - want) <= 30
+    # Steps are one nominal period (19 or 20 ms), except where the count was pulled:
+    # there by at most half a period (9 ms), so time never stands still or leaps.
+    steps = {b - a for a, b in itertools.pairwise(stamped)}
+    assert {19, 20} <= steps
+    assert steps - {19, 20}
+    assert min(steps) >= 19 - 9 and max(steps) <= 20 + 9
+
+
+def test_an_exact_imu_is_never_slewed():
+    clock, stamped = _simulate(52.0, 52.0, 3600)
+    assert clock.slewed_ms == 0
+    assert stamped == [int(k * Fraction(250, 13) + Fraction(1, 2)) for k in range(len(stamped))]
+
+
+def test_reanchor_after_overflow_skips_the_hole():
+    clock = SampleClock()
+    clock.start(52.0, 0)
+    ts = array("i", bytes(4 * 64))
+    clock.stamp(ts, 52)  # 0 .. 980.8 ms; the next would be at 1000 ms
+    # The FIFO overflowed; what it holds now ends at 10000 ms (the MCU's estimate).
+    lost = clock.reanchor(10_000, 64)
+    first = 10_000 - int(63 * Fraction(250, 13) + Fraction(1, 2))
+    assert lost == round((first - 1000) / Fraction(250, 13))
+    clock.stamp(ts, 64)
+    assert ts[0] == first and ts[63] == 10_000
+    assert clock.lost == lost
+
+
+def test_reanchor_never_moves_time_backwards():
+    clock = SampleClock()
+    clock.start(52.0, 0)
+    ts = array("i", bytes(4 * 64))
+    clock.stamp(ts, 64)
+    last = clock.last
+    assert clock.reanchor(last - 5000, 10) == 0  # an estimate behind the count: ignored
+    clock.stamp(ts, 10)
+    assert ts[0] > last

@@ -341,14 +341,15 @@ class App:
             self.log.stop_night(now, code, "" if s.stopped_by in _STOP_CODES else s.stopped_by)
         self.night_clock = None
 
-    def _check_flash(self):
-        # The log ends a night itself when a flush finds the reserve gone; a night with
-        # nothing buffered is ended here. Either way the session learns of it.
+    def _check_flash(self, measure=False):
+        # The log ends a night itself when a flush finds the reserve gone; with measure
+        # (the storage task, once a minute: statvfs walks LittleFS, not for every poll)
+        # a night with nothing buffered is ended here too. The session learns of it.
         log = self.log
         if self.session.state != RECORDING or log is None:
             return
         full = log.status == STATUS_FULL
-        if not full and log.free_bytes() < log.reserve:
+        if not full and measure and log.free_bytes() < log.reserve:
             log.free_synced()
             full = log.free_bytes() < log.reserve
         if full:
@@ -420,7 +421,7 @@ class App:
             await hal.sleep_ms(FLUSH_MS)
             if self.session.state == RECORDING and self.log is not None:
                 self.log.flush()
-                self._check_flash()
+                self._check_flash(measure=True)
             elif self.session.flash_full and self.log is not None:
                 if self.log.free_bytes() >= self.log.reserve:  # the host freed nights
                     self.session.on_flash_freed()

@@ -1,0 +1,474 @@
+"""The virtual board: the firmware on the real MicroPython VM, behind a pseudo-terminal.
+
+A VirtualBoard runs board_runner.mjs (the official MicroPython WebAssembly port under
+Node.js) with the board's flash in a host folder, and serves from one thread:
+
+* the USB serial port: it holds a pty master and relays it to the VM's stdin/stdout,
+  so the slave path (``board.port``) is what users, mpremote and ``legsense sync`` open;
+  it stays the same across resets, as a USB-UART bridge's port does;
+* the I2C bus and the battery ADC: the VM's requests (JSON lines with the VM's simulated
+  time) are served by a SimBoard (IMU emulator fed from the trace), caught up to that
+  time first, so the FIFO holds what the chip would hold;
+* resets: machine.reset(), the watchdog and soft resets end the Node process with a
+  status saying which; the board restarts it on the same flash folder (boot.py, main.py
+  run again). power_cut() kills it with SIGKILL mid-whatever and powers on again.
+
+Simulated time runs ``speed`` times as fast as real time and does not stop for resets
+(the IMU keeps sampling while the MCU reboots). The trace starts playing 1 ms after the
+IMU is first switched on (the first night's start), so trace time 0 is the night's first
+sample, as in the firmware's own replay tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from legsense.simulation.i2c_bus import EmulatedI2C
+from legsense.simulation.micropython_vm import (
+    MicroPythonUnavailable,
+    find_node,
+    find_package,
+    unavailable_reason,
+)
+from legsense.simulation.sim_board import SimBoard
+from legsense.trace import Trace
+
+HERE = Path(__file__).resolve().parent
+RUNNER = HERE / "board_runner.mjs"
+MP_LIB = HERE / "mp_lib"
+DEFAULT_HEAP_BYTES = 128 * 1024
+DEFAULT_FLASH_BYTES = 2 * 1024 * 1024  # an ESP32 with 4 MB flash: about 2 MB of LittleFS
+NEVER_NS = 1 << 62
+
+EXIT_STDIN_CLOSED = 0
+EXIT_HARD_RESET = 10
+EXIT_SOFT_RAW = 11
+EXIT_SOFT_FRIENDLY = 12
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+SOFT_RESET = 5
+
+STALE_OUTPUT_S = 2.0  # output nobody reads for this long is dropped, as by a UART
+RELAY_CHUNK = 65536
+
+
+class BoardFailed(RuntimeError):
+    """The VM could not start or died in a way a reset does not explain."""
+
+
+def seed_flash(state_dir: Path, board: str = "virtual") -> None:
+    """A fresh board's flash: an empty folder gets a config naming its board profile
+    (what the factory writes); an existing one is left as it is."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if not any(state_dir.iterdir()):
+        (state_dir / "config.json").write_text(json.dumps({"board": board}) + "\n")
+
+
+class VirtualBoard:
+    """One virtual board (see the module doc). start() returns the serial port's path."""
+
+    def __init__(
+        self,
+        trace: Trace | None,
+        state_dir: Path | str,
+        *,
+        speed: float = 1.0,
+        imu: str = "lsm6dsox",
+        heap_bytes: int = DEFAULT_HEAP_BYTES,
+        flash_bytes: int = DEFAULT_FLASH_BYTES,
+        log=None,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        reason = unavailable_reason()
+        if reason:
+            raise MicroPythonUnavailable(reason)
+        self.state_dir = Path(state_dir).resolve()
+        seed_flash(self.state_dir)
+        self.speed = float(speed)
+        self.heap_bytes = heap_bytes
+        self.flash_bytes = flash_bytes
+        self.sim = SimBoard("virtual", imu=imu, trace=trace)
+        self.sim.trace_start_ns = NEVER_NS  # set when the IMU is first switched on
+        self._empty_bus = EmulatedI2C(-1, -1, -1)
+        self.log = log or (lambda text: None)
+        self.boots = 0
+        self.resets: list[str] = []  # why each reboot happened
+        self.failure: str | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._launch_world_ns = 0
+        self._t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._to_vm = bytearray()
+        self._to_port = bytearray()
+        self._port_blocked_since: float | None = None
+        self._req_buf = bytearray()
+        self._stderr_tail: list[str] = []
+        self._lock = threading.Lock()
+        self._power_cut = False
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # no echo, no line discipline: a UART's bytes
+        self.port = os.ttyname(self._slave)
+        self._wake_r, self._wake_w = os.pipe()
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Power on; returns the serial port's path."""
+        self._launch("normal", PWRON_RESET)
+        self._thread = threading.Thread(target=self._serve, name="virtual-board", daemon=True)
+        self._thread.start()
+        return self.port
+
+    def close(self) -> None:
+        """Power off for good (the flash folder stays)."""
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            self._thread.join(10)
+        self._kill()
+        for fd in (self.master, self._slave, self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> VirtualBoard:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def power_cut(self) -> None:
+        """Cut the power now (SIGKILL of the VM, whatever it is doing), then power on."""
+        with self._lock:
+            self._power_cut = True
+            proc = self._proc
+        if proc is not None:
+            proc.kill()
+        os.write(self._wake_w, b"x")
+
+    def world_ms(self) -> float:
+        """Simulated time since the board was first powered, in ms."""
+        return (time.monotonic() - self._t0) * 1000.0 * self.speed
+
+    def wait_world_ms(self, target_ms: float) -> None:
+        """Block (real time) until simulated time reaches target_ms."""
+        left = (target_ms - self.world_ms()) / self.speed / 1000.0
+        if left > 0:
+            time.sleep(left)
+
+    @property
+    def trace_start_ms(self) -> float | None:
+        """Simulated time of trace time 0 (None until the IMU was switched on)."""
+        ns = self.sim.trace_start_ns
+        return None if ns == NEVER_NS else ns / 1e6
+
+    # --- the VM process ---------------------------------------------------------------
+
+    def _launch(self, boot: str, cause: int) -> None:
+        node, mjs = find_node(), find_package()
+        assert node is not None and mjs is not None
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        spec = {
+            "package": str(mjs),
+            "heap_bytes": self.heap_bytes,
+            "flash_dir": str(self.state_dir),
+            "flash_bytes": self.flash_bytes,
+            "lib_dir": str(MP_LIB),
+            "speed": self.speed,
+            "boot": boot,
+            "reset_cause": cause,
+            "uid_hex": self.sim.uid.hex(),
+            "req_fd": req_w,
+            "resp_fd": resp_r,
+        }
+        fd, spec_path = tempfile.mkstemp(prefix="legsense-vmboard-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(spec, f)
+        self._launch_world_ns = int(self.world_ms() * 1e6)
+        try:
+            proc = subprocess.Popen(
+                [node, str(RUNNER), spec_path],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(req_w, resp_r),
+            )
+        finally:
+            os.close(req_w)
+            os.close(resp_r)
+        self._spec_path = spec_path
+        self._req_r, self._resp_w = req_r, resp_w
+        self._req_buf.clear()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            assert stream is not None
+            os.set_blocking(stream.fileno(), False)
+        with self._lock:
+            self._proc = proc
+        self.boots += 1
+        self.log(f"boot {self.boots} ({boot}, reset cause {cause})")
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self._reap()
+
+    def _reap(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                stream.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        for fd in (self._req_r, self._resp_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.unlink(self._spec_path)
+        except OSError:
+            pass
+        with self._lock:
+            self._proc = None
+
+    def _restart(self, status: int) -> None:
+        why = self._stderr_tail[-1] if self._stderr_tail else ""
+        with self._lock:
+            cut = self._power_cut
+            self._power_cut = False
+        self._reap()
+        if cut:
+            self.resets.append("power cut")
+            self._launch("normal", PWRON_RESET)
+        elif status == EXIT_HARD_RESET:
+            self.resets.append(why or "hard reset")
+            self._launch("normal", WDT_RESET if "watchdog" in why else HARD_RESET)
+        elif status == EXIT_SOFT_RAW:
+            self.resets.append("soft reset (raw REPL)")
+            self._launch("raw", SOFT_RESET)
+        elif status == EXIT_SOFT_FRIENDLY:
+            self.resets.append("soft reset")
+            self._launch("normal", SOFT_RESET)
+        else:
+            tail = "\n".join(self._stderr_tail[-5:])
+            self.failure = f"the MicroPython VM exited with status {status}: {tail}"
+            self.log(self.failure)
+
+    # --- the serving thread -----------------------------------------------------------
+
+    def _serve(self) -> None:
+        try:
+            while not self._stop.is_set():
+                proc = self._proc
+                if proc is None:
+                    if self.failure:
+                        self._serve_port_only()
+                        continue
+                    return
+                self._step(proc)
+        except Exception as e:  # reported through .failure; the port stays
+            self.failure = f"virtual board stopped: {e!r}"
+            self.log(self.failure)
+
+    def _serve_port_only(self) -> None:
+        # A dead board: its port is still there (the host may have it open).
+        select.select([self._wake_r], [], [], 0.5)
+
+    def _step(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin and proc.stdout and proc.stderr
+        out_fd, err_fd, in_fd = proc.stdout.fileno(), proc.stderr.fileno(), proc.stdin.fileno()
+        readers = [self.master, out_fd, err_fd, self._req_r, self._wake_r]
+        writers = []
+        if self._to_vm:
+            writers.append(in_fd)
+        if self._to_port:
+            writers.append(self.master)
+        r, w, _ = select.select(readers, writers, [], 0.5)
+        if self._wake_r in r:
+            os.read(self._wake_r, 64)
+        if self._req_r in r:
+            self._serve_bus()
+        if self.master in r:
+            try:
+                self._to_vm += os.read(self.master, RELAY_CHUNK)
+            except OSError:
+                pass
+        if in_fd in w and self._to_vm:
+            try:
+                n = os.write(in_fd, self._to_vm)
+                del self._to_vm[:n]
+            except BlockingIOError:
+                pass
+            except OSError:  # the VM is going down: keep the bytes for the next boot
+                pass
+        if err_fd in r:
+            self._read_stderr(err_fd)
+        ended = False
+        if out_fd in r:
+            try:
+                data = os.read(out_fd, RELAY_CHUNK)
+            except BlockingIOError:
+                data = None
+            if data == b"":
+                ended = True
+            elif data:
+                self._to_port += data
+        self._write_port()
+        if ended or proc.poll() is not None:
+            self._drain(proc)
+            status = proc.wait()
+            if not self._stop.is_set():
+                self._restart(status)
+
+    def _drain(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout and proc.stderr
+        for fd, sink in ((proc.stdout.fileno(), "port"), (proc.stderr.fileno(), "err")):
+            while True:
+                try:
+                    data = os.read(fd, RELAY_CHUNK)
+                except (BlockingIOError, OSError):
+                    break
+                if not data:
+                    break
+                if sink == "port":
+                    self._to_port += data
+                else:
+                    self._note_stderr(data)
+        self._write_port()
+
+    def _read_stderr(self, fd: int) -> None:
+        try:
+            data = os.read(fd, RELAY_CHUNK)
+        except (BlockingIOError, OSError):
+            return
+        self._note_stderr(data)
+
+    def _note_stderr(self, data: bytes) -> None:
+        for line in data.decode("utf-8", "replace").splitlines():
+            if line.strip():
+                self._stderr_tail = [*self._stderr_tail[-20:], line]
+                self.log(line)
+
+    def _write_port(self) -> None:
+        if not self._to_port:
+            self._port_blocked_since = None
+            return
+        try:
+            n = os.write(self.master, self._to_port)
+            del self._to_port[:n]
+            self._port_blocked_since = None
+        except BlockingIOError:
+            now = time.monotonic()
+            if self._port_blocked_since is None:
+                self._port_blocked_since = now
+            elif now - self._port_blocked_since > STALE_OUTPUT_S:
+                # Nobody reads the port: drop what waits, as a UART with no listener.
+                termios.tcflush(self._slave, termios.TCIFLUSH)
+                self._to_port.clear()
+                self._port_blocked_since = None
+
+    # --- the bus ----------------------------------------------------------------------
+
+    def _serve_bus(self) -> None:
+        try:
+            chunk = os.read(self._req_r, RELAY_CHUNK)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        self._req_buf += chunk
+        while True:
+            end = self._req_buf.find(b"\n")
+            if end < 0:
+                return
+            line = bytes(self._req_buf[:end])
+            del self._req_buf[: end + 1]
+            status, data = self._bus_request(json.loads(line))
+            reply = struct.pack("<BH", status, len(data)) + data
+            view = memoryview(reply)
+            while view:
+                try:
+                    n = os.write(self._resp_w, view)
+                except BlockingIOError:
+                    select.select([], [self._resp_w], [], 1.0)
+                    continue
+                view = view[n:]
+
+    def _bus_request(self, req: dict) -> tuple[int, bytes]:
+        sim = self.sim
+        world_ns = self._launch_world_ns + int(req["t"]) * 1_000_000
+        if world_ns > sim.clock.now_ns:
+            sim.clock.advance_to_ns(world_ns)
+        op = req["op"]
+        if op == "adc":
+            return 0, struct.pack("<i", sim.adc_uv(int(req["pin"])))
+        bus = sim.bus if tuple(req["bus"]) == (sim.bus.bus_id, sim.bus.scl, sim.bus.sda) else None
+        bus = bus or self._empty_bus
+        addr, reg, n = int(req["addr"]), int(req["reg"]), int(req["n"])
+        data = bytes.fromhex(req["hex"]) if req["hex"] else b""
+        try:
+            if op == "rm":
+                out = bus.readfrom_mem(addr, reg, n)
+            elif op == "wm":
+                bus.writeto_mem(addr, reg, data)
+                out = b""
+            elif op == "r":
+                out = bus.readfrom(addr, n)
+            elif op == "w":
+                bus.writeto(addr, data)
+                out = b""
+            elif op == "scan":
+                out = bytes(bus.scan())
+            else:
+                return 22, b""  # EINVAL
+        except OSError as e:
+            return e.errno or 5, b""
+        if sim.trace_start_ns == NEVER_NS and sim.imu is not None and sim.imu.odr_hz > 0:
+            # The first switch-on: trace time 0 plays 1 ms from now.
+            sim.trace_start_ns = sim.clock.now_ns + 1_000_000
+        return 0, bytes(out)
+
+
+def run_until_signalled(board: VirtualBoard) -> int:
+    """Serve until SIGINT or SIGTERM; exit status 0 (1 if the VM failed)."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.is_set():
+            stop.wait(0.2)
+            if board.failure:
+                print(f"legsense sim: {board.failure}", file=sys.stderr)
+                return 1
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        board.close()
+    return 0

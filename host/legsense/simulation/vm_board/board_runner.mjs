@@ -1,0 +1,437 @@
+// The virtual board: the official MicroPython WebAssembly port under Node.js, booted
+// like an ESP32 from a flash filesystem persisted in a host folder.
+//
+// Driven by host/legsense/simulation/vm_board/board.py; usage:
+//   node board_runner.mjs SPEC.json
+// SPEC (JSON):
+//   package      absolute path of micropython.mjs
+//   heap_bytes   the MicroPython heap; it cannot grow (MemoryError as on the ESP32)
+//   flash_dir    host folder holding the board's flash (the VM's "/")
+//   flash_bytes  size of the simulated filesystem (what os.statvfs reports)
+//   lib_dir      host folder of the simulation's MicroPython modules (machine.py ...)
+//   speed        simulated time runs `speed` times as fast as real time
+//   boot         "normal" (boot.py, main.py, then the REPL) or "raw" (boot.py, then the
+//                raw REPL: a soft reset asked for from the raw REPL, as mpremote does)
+//   reset_cause  machine.reset_cause() of this boot (1 power on, 2 hard, 3 watchdog)
+//   uid_hex      machine.unique_id()
+//   req_fd, resp_fd  inherited pipe ends of the I2C bridge (below)
+//
+// The USB serial port is stdin/stdout, bytes in and out. While the firmware's app runs,
+// stdin goes to its link (VmSerialPort in _vm_board.py) and a 0x03 (Ctrl-C) interrupts
+// the app, as MicroPython's keyboard interrupt does on the board; after that stdin feeds
+// the REPL (friendly and raw). MicroPython's text output gets \r\n line ends, as the
+// board's cooked stdout does; the link's frames go out untouched.
+//
+// The flash: the host folder is copied into the in-memory filesystem at /flash and every
+// change there (write, truncate, create, rename, unlink, mkdir, rmdir) is written through
+// to the host folder synchronously before the VM goes on. Killing this process at any
+// moment therefore leaves every completed write on the host and renames atomic: what
+// LittleFS leaves after a power cut.
+//
+// I2C and the ADC go to the Python process that runs the emulators: one JSON line per
+// request on req_fd (with the simulated time), a binary answer on resp_fd (status byte,
+// 16-bit length, data), both blocking, so a bus transfer is synchronous as on the chip.
+//
+// Exit status: 0 stdin closed; 3 set-up error; 10 hard reset (machine.reset() or the
+// watchdog; the cause is on the last stderr line); 11 soft reset from the raw REPL;
+// 12 soft reset from the friendly REPL.
+
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const EXIT_SETUP = 3;
+const EXIT_HARD_RESET = 10;
+const EXIT_SOFT_RAW = 11;
+const EXIT_SOFT_FRIENDLY = 12;
+const FLASH = "/flash";
+const LIB = "/simlib";
+const BLOCK = 4096;
+const C_RESERVE_BYTES = 8 * 1024;
+const WDT_CHECK_MS = 20;
+
+function fail(message) {
+  process.stderr.write(`board_runner: ${message}\n`);
+  process.exit(EXIT_SETUP);
+}
+
+const spec = (() => {
+  try {
+    return JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  } catch (e) {
+    fail(`cannot read spec: ${e.message}`);
+  }
+})();
+const speed = spec.speed > 0 ? spec.speed : 1;
+const t0 = performance.now();
+
+// --- output ----------------------------------------------------------------------------
+
+let pending = [];
+let pendingSize = 0;
+let lastByte = 0;
+let muted = false;
+function emit(buf) {
+  pending.push(buf);
+  pendingSize += buf.length;
+  if (pendingSize >= 8192) flush();
+}
+function flush() {
+  if (!pendingSize) return;
+  const data = Buffer.concat(pending, pendingSize);
+  pending = [];
+  pendingSize = 0;
+  fs.writeSync(1, data); // synchronous: nothing is lost when a reset exits right after
+}
+// MicroPython text: \n becomes \r\n (the board's cooked stdout), unless it is one already.
+function cooked(bytes) {
+  if (muted) return;
+  const out = [];
+  for (const b of bytes) {
+    if (b === 10 && lastByte !== 13) out.push(13);
+    out.push(b);
+    lastByte = b;
+  }
+  emit(Buffer.from(out));
+}
+function raw(buf) {
+  if (buf.length) lastByte = buf[buf.length - 1];
+  emit(buf);
+}
+
+// --- heap ceiling (as in micropython_vm_runner.mjs) -------------------------------------
+
+let growthBlocked = false;
+const instantiate = WebAssembly.instantiate;
+WebAssembly.instantiate = async (binary, imports) => {
+  const resize = imports?.env?.emscripten_resize_heap;
+  if (resize) {
+    imports.env.emscripten_resize_heap = (requested) => (growthBlocked ? 0 : resize(requested));
+  }
+  return instantiate(binary, imports);
+};
+function capHeap(module) {
+  const reserve = module._malloc(C_RESERVE_BYTES);
+  if (!reserve) fail("cannot reserve C memory");
+  growthBlocked = true;
+  for (let chunk = 1 << 26; chunk >= 64; chunk >>= 1) {
+    while (module._malloc(chunk)) {
+      // left full on purpose: the MicroPython heap cannot grow out of it
+    }
+  }
+  module._free(reserve);
+}
+
+// --- the flash: MEMFS written through to the host folder --------------------------------
+
+function hostPathOf(FS, node) {
+  const p = FS.getPath(node);
+  if (p === FLASH) return spec.flash_dir;
+  if (!p.startsWith(FLASH + "/")) return null;
+  return path.join(spec.flash_dir, p.slice(FLASH.length + 1));
+}
+
+function copyIn(FS, hostDir, vmDir) {
+  for (const name of fs.readdirSync(hostDir).sort()) {
+    const h = path.join(hostDir, name);
+    const v = `${vmDir}/${name}`;
+    if (fs.statSync(h).isDirectory()) {
+      FS.mkdir(v);
+      copyIn(FS, h, v);
+    } else {
+      FS.writeFile(v, fs.readFileSync(h));
+    }
+  }
+}
+
+function flashUsedBlocks(FS) {
+  let blocks = 2; // LittleFS keeps two superblocks
+  const walk = (dir) => {
+    for (const name of FS.readdir(dir)) {
+      if (name === "." || name === "..") continue;
+      const p = `${dir}/${name}`;
+      const st = FS.stat(p);
+      if (FS.isDir(st.mode)) {
+        blocks += 1;
+        walk(p);
+      } else {
+        blocks += Math.max(1, Math.ceil(st.size / BLOCK));
+      }
+    }
+  };
+  walk(FLASH);
+  return blocks;
+}
+
+function writeThrough(FS) {
+  FS.writeFile("/tmp/.probe", "");
+  const fileNode = FS.lookupPath("/tmp/.probe").node;
+  const fileStream = fileNode.stream_ops;
+  const fileOps = fileNode.node_ops;
+  const dirOps = FS.lookupPath("/tmp").node.node_ops;
+  FS.unlink("/tmp/.probe");
+
+  const write = fileStream.write;
+  fileStream.write = function (stream, buffer, offset, length, position, canOwn) {
+    const n = write.call(this, stream, buffer, offset, length, position, canOwn);
+    const host = hostPathOf(FS, stream.node);
+    if (host !== null && n > 0) {
+      const fd = fs.openSync(host, "r+");
+      try {
+        fs.writeSync(fd, buffer, offset, n, position);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return n;
+  };
+  for (const ops of [fileOps, dirOps]) {
+    const setattr = ops.setattr;
+    ops.setattr = function (node, attr) {
+      setattr.call(this, node, attr);
+      const host = hostPathOf(FS, node);
+      if (host !== null && attr.size !== undefined && FS.isFile(node.mode)) {
+        fs.truncateSync(host, attr.size);
+      }
+    };
+  }
+  const mknod = dirOps.mknod;
+  dirOps.mknod = function (parent, name, mode, dev) {
+    const node = mknod.call(this, parent, name, mode, dev);
+    const host = hostPathOf(FS, node);
+    if (host !== null) {
+      if (FS.isDir(mode)) fs.mkdirSync(host, { recursive: true });
+      else if (FS.isFile(mode)) fs.writeFileSync(host, "");
+    }
+    return node;
+  };
+  const rename = dirOps.rename;
+  dirOps.rename = function (oldNode, newDir, newName) {
+    const from = hostPathOf(FS, oldNode);
+    const toDir = hostPathOf(FS, newDir);
+    rename.call(this, oldNode, newDir, newName);
+    if (from !== null && toDir !== null) fs.renameSync(from, path.join(toDir, newName));
+  };
+  const unlink = dirOps.unlink;
+  dirOps.unlink = function (parent, name) {
+    unlink.call(this, parent, name);
+    const dir = hostPathOf(FS, parent);
+    if (dir !== null) fs.rmSync(path.join(dir, name), { force: true });
+  };
+  const rmdir = dirOps.rmdir;
+  dirOps.rmdir = function (parent, name) {
+    rmdir.call(this, parent, name);
+    const dir = hostPathOf(FS, parent);
+    if (dir !== null) fs.rmdirSync(path.join(dir, name));
+  };
+  const statfsNode = FS.statfsNode;
+  FS.statfsNode = (node) => {
+    const st = statfsNode(node);
+    if (hostPathOf(FS, node) === null) return st;
+    const total = Math.floor(spec.flash_bytes / BLOCK);
+    const free = Math.max(0, total - flashUsedBlocks(FS));
+    return { ...st, bsize: BLOCK, frsize: BLOCK, blocks: total, bfree: free, bavail: free };
+  };
+}
+
+// --- the I2C/ADC bridge to the emulators -----------------------------------------------
+
+const header = Buffer.alloc(3);
+function readExactly(fd, buf) {
+  let got = 0;
+  while (got < buf.length) {
+    let n;
+    try {
+      n = fs.readSync(fd, buf, got, buf.length - got, null);
+    } catch (e) {
+      if (e.code === "EAGAIN") continue;
+      throw e;
+    }
+    if (n === 0) fail("the emulator process closed the bus");
+    got += n;
+  }
+}
+function busRequest(request) {
+  request.t = simMs();
+  fs.writeSync(spec.req_fd, JSON.stringify(request) + "\n");
+  readExactly(spec.resp_fd, header);
+  const data = Buffer.alloc(header.readUInt16LE(1));
+  if (data.length) readExactly(spec.resp_fd, data);
+  return [header[0], data];
+}
+
+// --- time, watchdog, serial -------------------------------------------------------------
+
+function simMs() {
+  return Math.floor((performance.now() - t0) * speed);
+}
+
+let wdtTimeout = 0;
+let wdtFed = 0;
+let mp = null;
+let mode = "boot"; // "boot" | "app" | "repl"
+let rawRepl = false;
+const serialQueue = [];
+let serialWaiter = null;
+
+function exitWith(code, why) {
+  flush();
+  if (why) process.stderr.write(`board_runner: ${why}\n`);
+  process.exit(code);
+}
+
+const host = {
+  ticks_ms: () => simMs() & 0x3fffffff,
+  speed: () => speed,
+  reset_cause: () => spec.reset_cause ?? 1,
+  uid_hex: () => spec.uid_hex,
+  i2c: (op, busId, scl, sda, addr, reg, hex, n) => {
+    const [status, data] = busRequest({ op, bus: [busId, scl, sda], addr, reg, hex, n });
+    if (status !== 0) return status; // an errno: the driver sees OSError
+    return new Uint8Array(data);
+  },
+  adc_uv: (pin) => busRequest({ op: "adc", pin })[1].readInt32LE(0),
+  wdt_start: (ms) => {
+    wdtTimeout = ms;
+    wdtFed = simMs();
+  },
+  wdt_feed: () => {
+    wdtFed = simMs();
+  },
+  reset: (why) => exitWith(EXIT_HARD_RESET, `reset: ${why}`),
+  serial_write: (hex) => raw(Buffer.from(hex, "hex")),
+  serial_read: (max) => {
+    if (!serialQueue.length) return null;
+    let chunk = serialQueue[0];
+    if (chunk.length > max) {
+      serialQueue[0] = chunk.subarray(max);
+      chunk = chunk.subarray(0, max);
+    } else {
+      serialQueue.shift();
+    }
+    return chunk.toString("hex");
+  },
+  serial_wait: () =>
+    serialQueue.length
+      ? Promise.resolve(1)
+      : new Promise((resolve) => {
+          serialWaiter = resolve;
+        }),
+  flash_dir: () => spec.flash_dir,
+  enter_repl: () => setImmediate(enterRepl),
+};
+
+function enterRepl() {
+  if (mode === "repl") return;
+  mode = "repl";
+  wdtTimeout = 0; // main.py feeds the watchdog from a timer once the app has stopped
+  serialQueue.length = 0;
+  serialWaiter = null;
+  mp.replInit();
+  flush();
+}
+
+function interruptApp() {
+  // Ctrl-C while the app runs: the app's tasks stop, the REPL takes the port.
+  try {
+    mp.runPython("import _vm_board\n_vm_board.interrupt()");
+  } catch (e) {
+    cooked(Buffer.from(`board_runner: interrupt failed: ${e.message}\n`));
+  }
+  enterRepl();
+}
+
+function onInput(data) {
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i];
+    if (mode === "app") {
+      if (byte === 3) {
+        const before = data.subarray(0, i);
+        if (before.length) serialQueue.push(Buffer.from(before));
+        interruptApp();
+        onInput(data.subarray(i + 1));
+        return;
+      }
+      continue;
+    }
+    if (mode !== "repl") continue;
+    if (byte === 1) rawRepl = true;
+    else if (byte === 2) rawRepl = false;
+    if (mp.replProcessChar(byte)) {
+      cooked(Buffer.from("MPY: soft reboot\n"));
+      exitWith(rawRepl ? EXIT_SOFT_RAW : EXIT_SOFT_FRIENDLY);
+    }
+  }
+  if (mode === "app") {
+    serialQueue.push(Buffer.from(data));
+    if (serialWaiter) {
+      const w = serialWaiter;
+      serialWaiter = null;
+      w(1);
+    }
+  }
+  flush();
+}
+
+// --- boot -------------------------------------------------------------------------------
+
+async function main() {
+  let loadMicroPython;
+  try {
+    ({ loadMicroPython } = await import(pathToFileURL(spec.package).href));
+  } catch (e) {
+    fail(`cannot load ${spec.package}: ${e.message}`);
+  }
+  mp = await loadMicroPython({
+    heapsize: spec.heap_bytes,
+    linebuffer: false,
+    stdout: (b) => cooked(b),
+    stderr: (b) => cooked(b), // the board has one serial port for both
+  });
+  capHeap(mp._module);
+  const FS = mp.FS;
+  FS.mkdir(FLASH);
+  FS.mkdir(LIB);
+  copyIn(FS, spec.flash_dir, FLASH);
+  copyIn(FS, spec.lib_dir, LIB);
+  writeThrough(FS);
+  mp.registerJsModule("_vmhost", host);
+
+  process.stdin.on("data", onInput);
+  process.stdin.on("end", () => exitWith(0));
+  setInterval(() => {
+    if (wdtTimeout && simMs() - wdtFed > wdtTimeout) {
+      exitWith(EXIT_HARD_RESET, `reset: watchdog not fed for ${wdtTimeout} ms`);
+    }
+  }, WDT_CHECK_MS);
+
+  // Boot like the board: mount the flash at /, then boot.py and main.py (or the raw REPL).
+  let started = false;
+  try {
+    // The simulation's modules are imported from /simlib before the flash replaces the
+    // root: they stay in sys.modules (like frozen ones) and off the board's filesystem.
+    mp.runPython(
+      `import sys, vfs\nsys.path.insert(0, ${JSON.stringify(LIB)})\nimport machine, _vm_board\n` +
+        `sys.path.pop(0)\n_vm_board.setup()\n` +
+        `vfs.umount("/")\nvfs.mount(vfs.VfsPosix(${JSON.stringify(FLASH)}), "/")`,
+    );
+    FS.chdir(FLASH); // relative paths: VfsPosix leaves them to the process's directory
+    mode = "boot";
+    started = mp.runPython(`_vm_board.boot(${JSON.stringify(spec.boot ?? "normal")})`) === true;
+  } catch (e) {
+    cooked(Buffer.from(`board_runner: boot failed: ${e.message}\n`));
+  }
+  if (started) {
+    mode = "app"; // the app's tasks run on the JS event loop from here
+  } else if (spec.boot === "raw") {
+    muted = true;
+    enterRepl();
+    muted = false;
+    onInput(Buffer.from([1]));
+  } else {
+    enterRepl();
+  }
+  flush();
+}
+
+main().catch((e) => fail(e?.stack ?? String(e)));

@@ -1,0 +1,239 @@
+# MicroPython's `machine` module for the virtual board (the parts legsense uses), inside
+# the MicroPython VM. I2C and the ADC go to the host's emulators through _vmhost (the
+# runner's JS module), carrying the simulated time; sim_ticks_ms is the simulated clock
+# (real time times the speed factor) that legsense_device.hal prefers when present.
+
+import js
+
+import _vmhost
+from binascii import hexlify, unhexlify
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+_timers = []
+
+
+def sim_ticks_ms():
+    return _vmhost.ticks_ms()
+
+
+class Pin:
+    IN = 1
+    OUT = 3
+    OPEN_DRAIN = 7
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_RISING = 1
+    IRQ_FALLING = 2
+    _levels = {}
+
+    def __init__(self, pin_id, mode=-1, pull=-1, value=None):
+        self.id = pin_id
+        self.mode = mode
+        if pin_id not in Pin._levels:
+            Pin._levels[pin_id] = 1 if pull == Pin.PULL_UP else 0
+        if value is not None:
+            self.value(value)
+
+    def __repr__(self):
+        return "Pin(%d)" % self.id
+
+    def init(self, mode=-1, pull=-1, value=None):
+        self.__init__(self.id, mode, pull, value)
+
+    def value(self, v=None):
+        if v is None:
+            return Pin._levels[self.id]
+        Pin._levels[self.id] = 1 if v else 0
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def irq(self, handler=None, trigger=3):
+        self._irq = (handler, trigger)  # nothing drives the inputs of the virtual board
+
+
+def _pin_id(p):
+    return p.id if isinstance(p, Pin) else p
+
+
+class I2C:
+    def __init__(self, bus_id=0, scl=None, sda=None, freq=400000):
+        self._bus = (bus_id, _pin_id(scl), _pin_id(sda))
+        self.freq = freq
+
+    def _xfer(self, op, addr, reg, data, n):
+        b = self._bus
+        hexdata = hexlify(data).decode() if data else ""
+        r = _vmhost.i2c(op, b[0], b[1], b[2], addr, reg, hexdata, n)
+        if isinstance(r, int):
+            raise OSError(r)
+        return r
+
+    def scan(self):
+        return list(bytes(self._xfer("scan", 0, 0, None, 0)))
+
+    def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
+        n = len(buf)
+        buf[0:n] = bytes(self._xfer("rm", addr, memaddr, None, n))
+
+    def readfrom_mem(self, addr, memaddr, nbytes, addrsize=8):
+        return bytes(self._xfer("rm", addr, memaddr, None, nbytes))
+
+    def writeto_mem(self, addr, memaddr, buf, addrsize=8):
+        self._xfer("wm", addr, memaddr, buf, 0)
+
+    def readfrom(self, addr, nbytes, stop=True):
+        return bytes(self._xfer("r", addr, 0, None, nbytes))
+
+    def readfrom_into(self, addr, buf, stop=True):
+        n = len(buf)
+        buf[0:n] = bytes(self._xfer("r", addr, 0, None, n))
+
+    def writeto(self, addr, buf, stop=True):
+        self._xfer("w", addr, 0, buf, 0)
+        return 1
+
+
+class SoftI2C(I2C):
+    pass
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        if timeout < 1:
+            raise ValueError("timeout")
+        _vmhost.wdt_start(timeout)
+
+    def feed(self):
+        _vmhost.wdt_feed()
+
+
+class Timer:
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, timer_id=0, **kwargs):
+        self.id = timer_id
+        self._handle = None
+        if kwargs:
+            self.init(**kwargs)
+
+    def init(self, mode=PERIODIC, period=1000, callback=None, freq=None):
+        self.deinit()
+        if callback is None:
+            return
+        if freq:
+            period = 1000 // freq
+        real_ms = max(1, int(period / _vmhost.speed()))
+        fire = lambda: callback(self)  # noqa: E731
+        if mode == Timer.ONE_SHOT:
+            self._handle = ("t", js.setTimeout(fire, real_ms))
+        else:
+            self._handle = ("i", js.setInterval(fire, real_ms))
+        _timers.append(self)
+
+    def deinit(self):
+        if self._handle is not None:
+            kind, h = self._handle
+            if kind == "t":
+                js.clearTimeout(h)
+            else:
+                js.clearInterval(h)
+            self._handle = None
+
+
+def _stop_timers():
+    while _timers:
+        _timers.pop().deinit()
+
+
+class RTC:
+    _base = (2000, 1, 1, 0, 0, 0, 0, 0)
+    _set_at_ms = 0
+
+    def __init__(self, rtc_id=0):
+        pass
+
+    def datetime(self, dt=None):
+        import time
+
+        if dt is None:
+            y, mo, d, _wd, hh, mm, ss, _sub = RTC._base
+            secs = time.mktime((y, mo, d, hh, mm, ss, 0, 0))
+            secs += (sim_ticks_ms() - RTC._set_at_ms) // 1000
+            t = time.gmtime(secs)
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        RTC._base = tuple(dt) + (0,) * (8 - len(dt))
+        RTC._set_at_ms = sim_ticks_ms()
+
+    def init(self, dt):
+        self.datetime(dt)
+
+
+class ADC:
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+    _FULL_SCALE_UV = (950000, 1250000, 1750000, 3100000)
+
+    def __init__(self, pin, atten=None):
+        self._pin = _pin_id(pin)
+        self._atten = 0 if atten is None else atten
+
+    def atten(self, value):
+        self._atten = value
+
+    def read_uv(self):
+        return min(_vmhost.adc_uv(self._pin), ADC._FULL_SCALE_UV[self._atten])
+
+    def read_u16(self):
+        return min(65535, self.read_uv() * 65535 // 3100000)
+
+
+def unique_id():
+    return unhexlify(_vmhost.uid_hex())
+
+
+def reset():
+    _vmhost.reset("machine.reset()")
+
+
+def soft_reset():
+    _vmhost.reset("machine.soft_reset()")
+
+
+def reset_cause():
+    return _vmhost.reset_cause()
+
+
+_freq = [240000000]
+
+
+def freq(hz=None):
+    if hz is None:
+        return _freq[0]
+    _freq[0] = hz
+
+
+def idle():
+    pass
+
+
+def lightsleep(ms=0):
+    pass
+
+
+def deepsleep(ms=0):
+    _vmhost.reset("machine.deepsleep()")

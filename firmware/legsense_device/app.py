@@ -16,6 +16,8 @@
 # broken flash) is reported in the boot line and status(), shown by the LED, and the
 # app keeps running to serve the link.
 
+import sys
+
 try:
     import asyncio
 except ImportError:  # MicroPython before 1.21
@@ -78,6 +80,7 @@ class App:
         self.button = None
         self.battery = None
         self.watchdog = None
+        self.link_port = None  # the USB serial port; a simulated board injects its own
         self.boot_line = ""
         self.night_id = -1
         self.night_clock = None
@@ -377,6 +380,7 @@ class App:
             ("button", self._button),
             ("schedule", self._schedule),
             ("battery", self._battery),
+            ("link", self._link),
         ):
             asyncio.create_task(self._guard(name, task))
         while True:
@@ -390,6 +394,19 @@ class App:
         except Exception as e:
             self.errors.append("%s task crashed: %r" % (name, e))
             print("legsense: %s task crashed: %r" % (name, e))
+
+    async def _link(self):
+        # The sync protocol on the USB serial port; the REPL stays reachable because
+        # Ctrl-C (never inside a frame) raises KeyboardInterrupt, which _guard lets pass.
+        from legsense_device.protocol_server import AppControl, ProtocolServer
+        from legsense_device.usb_link import StdioPort, UsbLink
+
+        port = self.link_port
+        if port is None:
+            if sys.implementation.name != "micropython":
+                return  # CPython without an injected port (tests): no USB serial here
+            port = StdioPort()
+        await UsbLink(ProtocolServer(AppControl(self)), port).run()
 
     async def _sampling(self):
         while True:

@@ -21,6 +21,7 @@ sample, as in the firmware's own replay tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -48,7 +49,7 @@ from legsense.trace import Trace
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "board_runner.mjs"
 MP_LIB = HERE / "mp_lib"
-DEFAULT_HEAP_BYTES = 128 * 1024
+DEFAULT_HEAP_BYTES = 256 * 1024
 DEFAULT_FLASH_BYTES = 2 * 1024 * 1024  # an ESP32 with 4 MB flash: about 2 MB of LittleFS
 NEVER_NS = 1 << 62
 
@@ -143,10 +144,8 @@ class VirtualBoard:
             self._thread.join(10)
         self._kill()
         for fd in (self.master, self._slave, self._wake_r, self._wake_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self) -> VirtualBoard:
         self.start()
@@ -239,19 +238,13 @@ class VirtualBoard:
             return
         proc.wait()
         for stream in (proc.stdin, proc.stdout, proc.stderr):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
         for fd in (self._req_r, self._resp_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self._spec_path)
-        except OSError:
-            pass
         with self._lock:
             self._proc = None
 
@@ -313,10 +306,8 @@ class VirtualBoard:
         if self._req_r in r:
             self._serve_bus()
         if self.master in r:
-            try:
+            with contextlib.suppress(OSError):
                 self._to_vm += os.read(self.master, RELAY_CHUNK)
-            except OSError:
-                pass
         if in_fd in w and self._to_vm:
             try:
                 n = os.write(in_fd, self._to_vm)

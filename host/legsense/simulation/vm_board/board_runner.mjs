@@ -22,7 +22,7 @@
 // the REPL (friendly and raw). MicroPython's text output gets \r\n line ends, as the
 // board's cooked stdout does; the link's frames go out untouched.
 //
-// The flash: the host folder is copied into the in-memory filesystem at /flash and every
+// The flash: the host folder is copied into the in-memory filesystem at / and every
 // change there (write, truncate, create, rename, unlink, mkdir, rmdir) is written through
 // to the host folder synchronously before the VM goes on. Killing this process at any
 // moment therefore leaves every completed write on the host and renames atomic: what
@@ -44,7 +44,6 @@ const EXIT_SETUP = 3;
 const EXIT_HARD_RESET = 10;
 const EXIT_SOFT_RAW = 11;
 const EXIT_SOFT_FRIENDLY = 12;
-const FLASH = "/flash";
 const LIB = "/simlib";
 const BLOCK = 4096;
 const C_RESERVE_BYTES = 8 * 1024;
@@ -71,10 +70,18 @@ let pending = [];
 let pendingSize = 0;
 let lastByte = 0;
 let muted = false;
+let flushScheduled = false;
 function emit(buf) {
   pending.push(buf);
   pendingSize += buf.length;
   if (pendingSize >= 8192) flush();
+  else if (!flushScheduled) {
+    flushScheduled = true; // once the VM hands control back to the event loop
+    setImmediate(() => {
+      flushScheduled = false;
+      flush();
+    });
+  }
 }
 function flush() {
   if (!pendingSize) return;
@@ -124,17 +131,21 @@ function capHeap(module) {
 
 // --- the flash: MEMFS written through to the host folder --------------------------------
 
+// The VM's "/" is the flash (VfsPosix mounted there by the port). Emscripten's own
+// folders and the simulation's modules live beside it and are hidden from listings.
+const HIDDEN = new Set(["tmp", "home", "dev", "proc", LIB.slice(1)]);
 function hostPathOf(FS, node) {
   const p = FS.getPath(node);
-  if (p === FLASH) return spec.flash_dir;
-  if (!p.startsWith(FLASH + "/")) return null;
-  return path.join(spec.flash_dir, p.slice(FLASH.length + 1));
+  if (p === "/") return spec.flash_dir;
+  const rest = p.slice(1);
+  if (HIDDEN.has(rest.split("/")[0])) return null;
+  return path.join(spec.flash_dir, rest);
 }
 
 function copyIn(FS, hostDir, vmDir) {
   for (const name of fs.readdirSync(hostDir).sort()) {
     const h = path.join(hostDir, name);
-    const v = `${vmDir}/${name}`;
+    const v = `${vmDir}/${name}`; // vmDir "" is the root
     if (fs.statSync(h).isDirectory()) {
       FS.mkdir(v);
       copyIn(FS, h, v);
@@ -148,7 +159,7 @@ function flashUsedBlocks(FS) {
   let blocks = 2; // LittleFS keeps two superblocks
   const walk = (dir) => {
     for (const name of FS.readdir(dir)) {
-      if (name === "." || name === "..") continue;
+      if (name === "." || name === ".." || (dir === "/" && HIDDEN.has(name))) continue;
       const p = `${dir}/${name}`;
       const st = FS.stat(p);
       if (FS.isDir(st.mode)) {
@@ -159,7 +170,7 @@ function flashUsedBlocks(FS) {
       }
     }
   };
-  walk(FLASH);
+  walk("/");
   return blocks;
 }
 
@@ -223,6 +234,11 @@ function writeThrough(FS) {
     rmdir.call(this, parent, name);
     const dir = hostPathOf(FS, parent);
     if (dir !== null) fs.rmdirSync(path.join(dir, name));
+  };
+  const readdir = dirOps.readdir;
+  dirOps.readdir = function (node) {
+    const names = readdir.call(this, node);
+    return FS.getPath(node) === "/" ? names.filter((n) => !HIDDEN.has(n)) : names;
   };
   const statfsNode = FS.statfsNode;
   FS.statfsNode = (node) => {
@@ -390,9 +406,8 @@ async function main() {
   });
   capHeap(mp._module);
   const FS = mp.FS;
-  FS.mkdir(FLASH);
   FS.mkdir(LIB);
-  copyIn(FS, spec.flash_dir, FLASH);
+  copyIn(FS, spec.flash_dir, "");
   copyIn(FS, spec.lib_dir, LIB);
   writeThrough(FS);
   mp.registerJsModule("_vmhost", host);
@@ -408,16 +423,15 @@ async function main() {
   // Boot like the board: mount the flash at /, then boot.py and main.py (or the raw REPL).
   let started = false;
   try {
-    // The simulation's modules are imported from /simlib before the flash replaces the
-    // root: they stay in sys.modules (like frozen ones) and off the board's filesystem.
+    // The simulation's modules are imported from /simlib and stay in sys.modules (like
+    // frozen ones), off the board's filesystem.
     mp.runPython(
-      `import sys, vfs\nsys.path.insert(0, ${JSON.stringify(LIB)})\nimport machine, _vm_board\n` +
-        `sys.path.pop(0)\n_vm_board.setup()\n` +
-        `vfs.umount("/")\nvfs.mount(vfs.VfsPosix(${JSON.stringify(FLASH)}), "/")`,
+      `import sys\nsys.path.insert(0, ${JSON.stringify(LIB)})\nimport machine, _vm_board\n` +
+        `sys.path.pop(0)\n_vm_board.setup()`,
     );
-    FS.chdir(FLASH); // relative paths: VfsPosix leaves them to the process's directory
     mode = "boot";
-    started = mp.runPython(`_vm_board.boot(${JSON.stringify(spec.boot ?? "normal")})`) === true;
+    mp.runPython(`_vm_started = _vm_board.boot(${JSON.stringify(spec.boot ?? "normal")})`);
+    started = mp.globals.get("_vm_started") === true;
   } catch (e) {
     cooked(Buffer.from(`board_runner: boot failed: ${e.message}\n`));
   }

@@ -9,11 +9,11 @@
 # no select-able stdin). Sleeps are shortened by the board's speed factor, so simulated
 # time (machine.sim_ticks_ms) and the event loop agree.
 
+import asyncio
 import sys
+from binascii import hexlify, unhexlify
 
 import _vmhost
-import asyncio
-from binascii import hexlify, unhexlify
 
 _main = None
 

@@ -3,10 +3,10 @@
 # runner's JS module), carrying the simulated time; sim_ticks_ms is the simulated clock
 # (real time times the speed factor) that legsense_device.hal prefers when present.
 
-import js
+from binascii import hexlify, unhexlify
 
 import _vmhost
-from binascii import hexlify, unhexlify
+import js
 
 PWRON_RESET = 1
 HARD_RESET = 2

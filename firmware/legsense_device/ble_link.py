@@ -71,8 +71,9 @@ def _ticks_diff(a, b):
 class BleLink:
     """Serves a ProtocolServer over GATT. `await run()` forever (the app's BLE task)."""
 
-    def __init__(self, server, device_id, may_advertise=None, stack=None):
+    def __init__(self, server, device_id, may_advertise=None, stack=None, adv_interval_us=None):
         aioble, uuid = stack or _board_stack()
+        self.adv_interval_us = adv_interval_us or G.ADV_INTERVAL_US
         self.aioble = aioble
         self.server = server
         self.name = G.advertised_name(device_id)
@@ -127,7 +128,7 @@ class BleLink:
                 continue
             try:
                 conn = await aioble.advertise(
-                    G.ADV_INTERVAL_US,
+                    self.adv_interval_us,
                     name=self.name,
                     services=[self.service_uuid],
                     timeout_ms=ADVERTISE_SLICE_MS,

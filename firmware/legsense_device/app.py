@@ -304,6 +304,7 @@ class App:
             anchor_dev = hal.ticks_diff(self.wall.ticks, t)
             anchor_utc = self.wall.utc_ms
         det_cfg = sampler.detector.config.as_dict()  # type: ignore  (begin() made it)
+        det_cfg["leg"] = self.cfg["leg"]  # which ankle: the host needs it for bilateral scoring
         try:
             self.night_id = log.start_night(
                 self.device_id,

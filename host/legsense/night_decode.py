@@ -45,6 +45,7 @@ class NightHeader:
     anchor_dev_ms: int
     anchor_utc_ms: int
     detector: dict[str, Any]
+    leg: str = ""  # "left" | "right" | "" (not configured)
 
 
 @dataclass
@@ -125,6 +126,10 @@ def _header(p: tuple, path: str | Path | None) -> NightHeader:
         raise InputError("the night header's detector config is not JSON", path) from None
     if not isinstance(detector, dict):
         raise InputError("the night header's detector config is not a JSON object", path)
+    # The device adds the configured leg to the header's JSON; it is not a detector setting.
+    leg = detector.pop("leg", "")
+    if leg not in ("", "left", "right"):
+        raise InputError(f"the night header names an unknown leg {leg!r}", path)
     return NightHeader(
         night_id=v["night_id"],
         device_id=v["device_id"],
@@ -138,6 +143,7 @@ def _header(p: tuple, path: str | Path | None) -> NightHeader:
         anchor_dev_ms=v["anchor_dev_ms"],
         anchor_utc_ms=v["anchor_utc_ms"],
         detector=detector,
+        leg=leg,
     )
 
 
@@ -177,7 +183,7 @@ def decode_night(
         peak_mg=ev[:, 2],
         peak_dps=ev[:, 3],
         channels=ev[:, 4],
-        leg=np.full(len(ev), "", dtype=object),
+        leg=np.full(len(ev), h.leg, dtype=object),
     )
     epoch_ms = int(h.detector.get("epoch_ms", DEFAULT_EPOCH_MS))
     ep = np.asarray(night.epochs, dtype=np.int64).reshape(-1, 7)
@@ -198,6 +204,7 @@ def decode_night(
         sample_rate_hz=h.rate_hz,
         start_utc=start_utc,
         imu=h.imu,
+        leg=h.leg,
         source=source,
         data_spans_s=spans,
     )

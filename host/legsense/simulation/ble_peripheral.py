@@ -21,6 +21,7 @@ standing in for micropython-lib's aioble (the subset ble_link uses, with its sem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 from typing import Any
 
@@ -373,10 +374,8 @@ class BlePeripheral:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
         await self.drop()
         await self.device.power_off() if hasattr(self.device, "power_off") else None
 

@@ -14,6 +14,7 @@ On connect the client does what BlueZ does: it asks for an ATT MTU of `REQUESTED
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -234,10 +235,8 @@ class BumbleClient(BaseBleakClient):
     async def unpair(self) -> None:
         keystore = self.central.keystore
         if keystore is not None:
-            try:
+            with contextlib.suppress(KeyError):
                 await keystore.delete(str(self._peer_address))
-            except KeyError:
-                pass
 
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kw: Any

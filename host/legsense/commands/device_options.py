@@ -1,4 +1,4 @@
-"""What every device command shares: --port/--baud/--timeout and one session."""
+"""What every device command shares: --port or --ble, --baud, --timeout and one session."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from legsense.device_client import DEFAULT_TIMEOUT, DeviceClient
-from legsense.transport import DEFAULT_BAUD, SerialTransport
+from legsense.transport import DEFAULT_BAUD, SerialTransport, Transport
 
 T = TypeVar("T")
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--port", required=True, help="serial port of the device (e.g. /dev/ttyUSB0, COM3)"
+    link = p.add_mutually_exclusive_group(required=True)
+    link.add_argument("--port", help="serial port of the device (e.g. /dev/ttyUSB0, COM3)")
+    link.add_argument(
+        "--ble",
+        metavar="ADDRESS|NAME",
+        help="the device over Bluetooth LE, by address or advertised name (legsense-XXXXXX)",
     )
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help="baud rate (default 115200)")
     p.add_argument(
@@ -27,16 +31,34 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def with_device(args: argparse.Namespace, work: Callable[[DeviceClient], Awaitable[T]]) -> T:
-    """Open the port, say HELLO (version check), run work(client), close the port."""
+def with_device(
+    args: argparse.Namespace,
+    work: Callable[[DeviceClient], Awaitable[T]],
+    reconnect: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> T:
+    """Open the link, say HELLO (version check), run work(client), close the link.
 
-    async def session() -> T:
+    Over BLE a dropped link is opened again and work run again, up to `reconnect` times
+    in all (only for resumable work, such as sync)."""
+
+    async def run(transport: Transport) -> T:
+        client = DeviceClient(transport, timeout=args.timeout)
+        await client.hello()
+        return await work(client)
+
+    async def serial_session() -> T:
         transport = SerialTransport(args.port, args.baud)
         try:
-            client = DeviceClient(transport, timeout=args.timeout)
-            await client.hello()
-            return await work(client)
+            return await run(transport)
         finally:
             await transport.close()
 
-    return asyncio.run(session())
+    async def ble_session() -> T:
+        from legsense.transport.ble import BleTransport, with_reconnect
+
+        return await with_reconnect(
+            lambda: BleTransport.open(args.ble), run, attempts=reconnect, log=log
+        )
+
+    return asyncio.run(ble_session() if getattr(args, "ble", None) else serial_session())

@@ -1,4 +1,5 @@
-"""`legsense devices`: serial ports with a legsense device answering HELLO."""
+"""`legsense devices [--ble]`: serial ports with a legsense device answering HELLO, or
+the legsense devices advertising over Bluetooth LE."""
 
 from __future__ import annotations
 
@@ -21,7 +22,30 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--timeout", type=float, default=0.5, metavar="S", help="per port (0.5)")
     p.add_argument("-v", "--verbose", action="store_true", help="say why other ports failed")
+    p.add_argument(
+        "--ble",
+        action="store_true",
+        help="scan Bluetooth LE for devices advertising the legsense service instead",
+    )
+    p.add_argument(
+        "--scan", type=float, default=5.0, metavar="S", help="BLE scan duration (default 5)"
+    )
     return p
+
+
+def run_ble(args: argparse.Namespace) -> int:
+    """List advertising legsense devices (address, name, signal strength)."""
+    from legsense.transport.ble import scan
+
+    found = asyncio.run(scan(args.scan))
+    for f in found:
+        print(f"{f.address}\t{f.name}\t{f.rssi} dBm")
+    if not found:
+        print(
+            f"no legsense device advertising within {args.scan:g} s (a recording device "
+            "advertises only if its config says ble_while_recording)"
+        )
+    return 0
 
 
 async def probe(port: str, baud: int, timeout: float) -> DeviceInfo:
@@ -34,6 +58,8 @@ async def probe(port: str, baud: int, timeout: float) -> DeviceInfo:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ble:
+        return run_ble(args)
     ports = args.ports or serial_ports()
     found = 0
     for port in ports:

@@ -1,4 +1,5 @@
-"""`legsense sync --port PORT [--out DIR]`: fetch every night not yet synced."""
+"""`legsense sync --port PORT | --ble ADDRESS|NAME [--out DIR]`: fetch every night not yet
+synced (over BLE, a dropped link is reconnected and the sync resumed)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from legsense.commands.device_options import add_device_options, with_device
 from legsense.commands.scoring_options import add_scoring_options, scoring_params_from_args
 from legsense.progress import Progress
 from legsense.sync import SyncEngine, SyncReport, data_dir
+
+BLE_ATTEMPTS = 3  # connections per sync over BLE: a drop reconnects and resumes
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return await engine.run()
 
-    report = with_device(args, work)
+    report = with_device(args, work, reconnect=BLE_ATTEMPTS, log=note)
     if not args.quiet:
         d = report.device
         rate = report.received / report.seconds / 1000 if report.seconds > 0 else 0.0

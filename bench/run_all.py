@@ -59,6 +59,26 @@ def render(results: dict) -> str:
             f"| detector on CPython, accel only | {d['accel only']:.2f} us/sample | |",
             "",
         ]
+    sy = results.get("sync")
+    if sy:
+        lines += [
+            f"Sync of a typical {sy['night_hours']:g} h night "
+            f"({sy['night_bytes']:,} bytes of night "
+            "log) over a pseudo-terminal paced like a UART (`bench/sync_throughput.py`; "
+            "handshake, set-time and list included):",
+            "",
+            "| baud | transfer | payload rate | whole sync vs baud/10 | streaming phase "
+            "| host CPU |",
+            "|---|---|---|---|---|---|",
+        ]
+        for baud in (115200, 921600):
+            b = sy[f"baud_{baud}"]
+            lines.append(
+                f"| {baud} | {b['transfer_s']:.2f} s | {b['bytes_per_s']:,} B/s "
+                f"| {b['efficiency']:.1%} | {b['streaming_efficiency']:.1%} (target >= 85 %) "
+                f"| {b['host_cpu_s_per_mb']:.2f} s/MB |"
+            )
+        lines.append("")
     for extra in results.get("extra_lines", []):
         lines.append(extra)
     lines.append(END)
@@ -77,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--nights", type=int, default=24)
     p.add_argument("--hours", type=float, default=2.0)
-    p.add_argument("--only", choices=["accuracy", "speed"], default=None)
+    p.add_argument("--only", choices=["accuracy", "speed", "sync"], default=None)
     p.add_argument("--no-readme", action="store_true")
     args = p.parse_args(argv)
     from bench import accuracy, speed
@@ -89,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "speed"):
         print("speed: analyze of an 8 h 50 Hz night, detector cost per sample ...", flush=True)
         results["speed"] = speed.run()
+    if args.only in (None, "sync"):
+        from bench import sync_throughput
+
+        print("sync: a typical night over a paced pseudo-terminal at 115200 and 921600 ...")
+        results["sync"] = sync_throughput.run()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     block = render(results)

@@ -293,6 +293,7 @@ class App:
                 cfg["fifo_watermark"],
                 cfg["epoch_s"] * 1000,
                 0,
+                cfg["raw_samples"],
             )
         except OSError as e:
             self.session.stop("error")

@@ -11,6 +11,7 @@ from array import array
 from legsense_core import records
 from legsense_core.detector import DetectorConfig, LegMovementDetector
 
+from legsense_device.raw_recorder import RawRecorder
 from legsense_device.sample_clock import SampleClock
 
 BATCH = 64  # samples per FIFO read: 64 * (6 + 6 + 4) bytes of buffers
@@ -42,6 +43,7 @@ class Sampler:
         self._ts = array("i", bytes(4 * batch))
         self.clock = SampleClock()
         self.detector = None
+        self.raw = None
         self.sink = _NO_SINK
         self.odr_hz = 0.0
         self.samples = 0
@@ -49,14 +51,18 @@ class Sampler:
         self.overflows = 0  # overflows seen in this night
         self._seen_overflows = 0
         self._reanchor = False
+        self.raw = None  # RawRecorder on validation nights (config raw_samples)
 
     @property
     def running(self):
         return self.detector is not None
 
-    def begin(self, sink, odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark, epoch_ms, t0_ms):
+    def begin(
+        self, sink, odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark, epoch_ms, t0_ms, raw=False
+    ):
         """Configure the IMU and a detector; samples count from t0_ms. Returns the ODR
-        the IMU actually runs at. Raises OSError when the IMU does not answer."""
+        the IMU actually runs at. Raises OSError when the IMU does not answer. With raw,
+        every batch is also logged as a compressed raw-sample record."""
         imu = self.imu
         self.odr_hz = imu.configure(odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark)
         cfg = DetectorConfig(rate_hz=int(self.odr_hz + 0.5), epoch_ms=epoch_ms)
@@ -68,6 +74,7 @@ class Sampler:
         self.overflows = 0
         self._seen_overflows = imu.overflows
         self._reanchor = False
+        self.raw = RawRecorder(sink, self.batch, gyro) if raw else None
         return self.odr_hz
 
     def poll(self, now_ms):
@@ -98,6 +105,8 @@ class Sampler:
                     now_ms, records.M_FIFO_OVERFLOW, self.clock.lost, "lost %d" % lost
                 )
             self.clock.stamp(ts, n)
+            if self.raw is not None:
+                self.raw.add(ts, acc, gyr, n)
             det.process(ts, acc, gyr, n)
             self.samples += n
             total += n
@@ -133,6 +142,7 @@ class Sampler:
         det.finish()
         self._hand_off(det)
         self.detector = None
+        self.raw = None
         self.sink = _NO_SINK
         try:
             self.imu.power_down()

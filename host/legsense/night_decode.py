@@ -58,6 +58,7 @@ class NightRecords:
     anchors: list[tuple[int, int]] = field(default_factory=list)  # (device ms, UTC ms)
     markers: list[tuple] = field(default_factory=list)
     battery: list[tuple] = field(default_factory=list)
+    raw: list[tuple] = field(default_factory=list)  # T_RAW chunks (validation nights)
     last_ms: int = 0  # the latest device time any record carries
     closed: bool = False
     good_bytes: int = 0  # where reading stopped
@@ -107,6 +108,7 @@ def read_records(data: bytes, path: str | Path | None = None) -> NightRecords:
             night.battery.append(p)
             night.last_ms = max(night.last_ms, p[0])
         elif rtype == R.T_RAW:
+            night.raw.append(p)
             night.last_ms = max(night.last_ms, p[0])
         elif rtype == R.T_NIGHT:
             night.problem = f"a second night header at byte {reader.offset}"

@@ -38,7 +38,9 @@ from legsense.edf_writer import write_edf
 from legsense.errors import DeviceError, InputError
 from legsense.night_decode import decode_night
 from legsense.night_folder import write_night_folder
+from legsense.raw_samples import raw_trace
 from legsense.scoring import ScoringParams, score_movements
+from legsense.trace import write_trace
 
 NIGHT_BIN = "night.bin"
 FLUSH_BYTES = 8192  # write + fsync + ACK at least this often (bytes re-read after a cut)
@@ -370,8 +372,14 @@ class SyncEngine:
         )
         scoring = score_movements(decoded.movements, decoded.info, self.params)
 
+        raw = raw_trace(
+            decoded.records.raw, h.imu, (h.accel_scale, h.gyro_scale), decoded.info, nf.path
+        )
+
         def add_edf(tmp: Path) -> None:
             write_edf(tmp / "night.edf", decoded.epochs, scoring, decoded.info, h.device_id)
+            if raw is not None:  # a validation night: what the detector saw, re-analysable
+                write_trace(tmp / "raw.csv", raw)
 
         write_night_folder(
             nf.path.parent,

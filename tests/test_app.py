@@ -220,7 +220,8 @@ def test_start_stop_writes_header_anchor_samples_and_markers(root):
     assert h["gyro_scale"] == (8750, 1)  # 8.75 mdps/LSB at 250 dps
     assert h["start_ticks"] == 10_000
     assert (h["anchor_dev_ms"], h["anchor_utc_ms"]) == (-5000, utc1)
-    assert json.loads(h["config_json"]) == DetectorConfig(rate_hz=52).as_dict()
+    # the detector settings, plus the configured leg (the host labels movements with it)
+    assert json.loads(h["config_json"]) == {**DetectorConfig(rate_hz=52).as_dict(), "leg": ""}
 
     markers = of_type(recs, records.T_MARKER)
     assert markers[0][:2] == (0, records.M_STARTED)

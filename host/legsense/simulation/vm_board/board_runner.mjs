@@ -357,6 +357,17 @@ function interruptApp() {
   enterRepl();
 }
 
+const pasteAsk = [];
+
+function feedRepl(byte) {
+  if (byte === 1) rawRepl = true;
+  else if (byte === 2) rawRepl = false;
+  if (mp.replProcessChar(byte)) {
+    cooked(Buffer.from("MPY: soft reboot\n"));
+    exitWith(rawRepl ? EXIT_SOFT_RAW : EXIT_SOFT_FRIENDLY);
+  }
+}
+
 function onInput(data) {
   for (let i = 0; i < data.length; i++) {
     const byte = data[i];
@@ -371,12 +382,23 @@ function onInput(data) {
       continue;
     }
     if (mode !== "repl") continue;
-    if (byte === 1) rawRepl = true;
-    else if (byte === 2) rawRepl = false;
-    if (mp.replProcessChar(byte)) {
-      cooked(Buffer.from("MPY: soft reboot\n"));
-      exitWith(rawRepl ? EXIT_SOFT_RAW : EXIT_SOFT_FRIENDLY);
+    // Raw-paste mode (Ctrl-E A Ctrl-A) reads stdin in a blocking loop, which would hang
+    // this single-threaded port: answer "not supported" so mpremote uses the raw REPL.
+    if (rawRepl && (pasteAsk.length || byte === 5)) {
+      pasteAsk.push(byte);
+      const want = [5, 65, 1];
+      if (pasteAsk.every((b, k) => b === want[k])) {
+        if (pasteAsk.length === 3) {
+          pasteAsk.length = 0;
+          raw(Buffer.from("R\x00", "latin1"));
+        }
+        continue;
+      }
+      const held = pasteAsk.splice(0);
+      for (const b of held) feedRepl(b);
+      continue;
     }
+    feedRepl(byte);
   }
   if (mode === "app") {
     serialQueue.push(Buffer.from(data));

@@ -55,6 +55,85 @@ class VmSerialPort:
         _vmhost.serial_write(hexlify(data).decode())
 
 
+# Emscripten numbers errno values as WASI does (ENOENT is 44); MicroPython, its errno
+# module and tools such as mpremote expect the usual ones (ENOENT is 2).
+_ERRNO = {
+    63: 1,
+    44: 2,
+    29: 5,
+    8: 9,
+    6: 11,
+    48: 12,
+    2: 13,
+    20: 17,
+    75: 18,
+    43: 19,
+    54: 20,
+    31: 21,
+    28: 22,
+    41: 23,
+    33: 24,
+    51: 28,
+    69: 30,
+    37: 36,
+    55: 39,
+}
+
+
+def _mapped(e):
+    code = e.args[0] if e.args else 0
+    return OSError(_ERRNO.get(code, code))
+
+
+class FlashVfs:
+    """The flash as the board's "/": the port's VfsPosix with the errno values fixed."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def _call(self, name, *args):
+        try:
+            return getattr(self.inner, name)(*args)
+        except OSError as e:
+            raise _mapped(e)
+
+    def mount(self, readonly, mkfs):
+        pass
+
+    def umount(self):
+        pass
+
+    def open(self, path, mode):
+        return self._call("open", path, mode)
+
+    def ilistdir(self, path):
+        return iter(list(self._call("ilistdir", path)))
+
+    def chdir(self, path):
+        return self._call("chdir", path)
+
+    def getcwd(self):
+        return self._call("getcwd")
+
+    def mkdir(self, path):
+        return self._call("mkdir", path)
+
+    def remove(self, path):
+        return self._call("remove", path)
+
+    def rename(self, old, new):
+        return self._call("rename", old, new)
+
+    def rmdir(self, path):
+        return self._call("rmdir", path)
+
+    def stat(self, path):
+        return self._call("stat", path)
+
+    def statvfs(self, path):
+        return self._call("statvfs", path)
+
+
 def setup():
     milli = int(_vmhost.speed() * 1000 + 0.5)
     if milli != 1000:
@@ -69,6 +148,10 @@ def setup():
         asyncio.sleep_ms = fast_sleep_ms
         asyncio.sleep = fast_sleep
     asyncio.run = _run
+    import vfs
+
+    vfs.umount("/")
+    vfs.mount(FlashVfs(vfs.VfsPosix()), "/")
 
 
 def _run_file(name):

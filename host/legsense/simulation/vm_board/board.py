@@ -79,6 +79,14 @@ def seed_flash(state_dir: Path, board: str = "virtual") -> None:
         (state_dir / "config.json").write_text(json.dumps({"board": board}) + "\n")
 
 
+def from_zero(trace: Trace | None) -> Trace | None:
+    """The trace with its first sample at time 0 (a logger's clock may start anywhere)."""
+    if trace is None or len(trace.t_s) == 0 or trace.t_s[0] == 0:
+        return trace
+    t0 = trace.t_s[0]
+    return Trace(t_s=trace.t_s - t0, acc_g=trace.acc_g, gyr_dps=trace.gyr_dps, meta=trace.meta)
+
+
 class VirtualBoard:
     """One virtual board (see the module doc). start() returns the serial port's path."""
 
@@ -103,7 +111,7 @@ class VirtualBoard:
         self.speed = float(speed)
         self.heap_bytes = heap_bytes
         self.flash_bytes = flash_bytes
-        self.sim = SimBoard("virtual", imu=imu, trace=trace)
+        self.sim = SimBoard("virtual", imu=imu, trace=from_zero(trace))
         self.sim.trace_start_ns = NEVER_NS  # set when the IMU is first switched on
         self._empty_bus = EmulatedI2C(-1, -1, -1)
         self.log = log or (lambda text: None)

@@ -278,8 +278,18 @@ function busRequest(request) {
 
 // --- time, watchdog, serial -------------------------------------------------------------
 
+// Simulated time stands still while the VM runs: it is read once per turn of the event
+// loop, so code runs in no simulated time, as on an MCU much faster than its sensor, and
+// the VM's own (real) execution time cannot skew the samples' timestamps.
+let frozenMs = null;
 function simMs() {
-  return Math.floor((performance.now() - t0) * speed);
+  if (frozenMs === null) {
+    frozenMs = Math.floor((performance.now() - t0) * speed);
+    setImmediate(() => {
+      frozenMs = null;
+    });
+  }
+  return frozenMs;
 }
 
 let wdtTimeout = 0;

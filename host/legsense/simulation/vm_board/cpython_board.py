@@ -22,7 +22,12 @@ from pathlib import Path
 from legsense.simulation import machine_shim, virtual_loop
 from legsense.simulation.sim_board import BOARDS_DIR, SimBoard
 from legsense.simulation.sim_clock import SimulatedReset
-from legsense.simulation.vm_board.board import DEFAULT_FLASH_BYTES, NEVER_NS, seed_flash
+from legsense.simulation.vm_board.board import (
+    DEFAULT_FLASH_BYTES,
+    NEVER_NS,
+    from_zero,
+    seed_flash,
+)
 from legsense.trace import Trace
 
 
@@ -64,7 +69,7 @@ class CPythonBoard:
         (self.state_dir / "nights").mkdir(exist_ok=True)
         self.speed = speed
         self.flash_bytes = flash_bytes
-        self.sim = SimBoard("virtual", imu=imu, trace=trace)
+        self.sim = SimBoard("virtual", imu=imu, trace=from_zero(trace))
         self.sim.trace_start_ns = NEVER_NS
         for address in list(self.sim.bus._targets):
             target = self.sim.bus._targets[address]

@@ -95,7 +95,7 @@ class FlashVfs:
         try:
             return getattr(self.inner, name)(*args)
         except OSError as e:
-            raise _mapped(e)
+            raise _mapped(e) from None
 
     def mount(self, readonly, mkfs):
         pass

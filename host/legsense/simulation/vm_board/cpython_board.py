@@ -120,7 +120,7 @@ class CPythonBoard:
                     self.boots += 1
                     space = EmulatedSpace(str(self.state_dir / "nights"), self.flash_bytes)
                     app = App(fs_root=str(self.state_dir), space=space)
-                    app.link_port = FdPort(self.master)
+                    app.link_port = FdPort(self.master)  # pyright: ignore[reportAttributeAccessIssue]
                     loop = virtual_loop.VirtualTimeLoop(self.sim.clock, self.speed)
                     self._loop = loop
                     try:

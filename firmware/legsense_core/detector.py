@@ -64,6 +64,15 @@ _HOLD = const(2)  # quiet, but away from the rest posture: the LM may go on
 _CLIP_Q4 = const(1 << 20)  # ceiling for values fed to the noise floors (keeps Q12 < 2**30)
 
 
+def detector_rate(odr_hz):
+    """The integer rate the detector is configured with for a sample rate in Hz.
+
+    One rule for the device (the IMU's ODR, e.g. 12.5 Hz) and the host (a trace's rate),
+    halves rounded up, so both build the same filters: 12.5 -> 13.
+    """
+    return int(odr_hz + 0.5)
+
+
 def shift_for(rate_hz, tau_ms):
     """Shift k for an EMA y += (x - y) >> k whose time constant is closest to tau_ms."""
     target = rate_hz * tau_ms / 1000.0

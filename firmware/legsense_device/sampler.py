@@ -9,7 +9,7 @@
 from array import array
 
 from legsense_core import records
-from legsense_core.detector import DetectorConfig, LegMovementDetector
+from legsense_core.detector import DetectorConfig, LegMovementDetector, detector_rate
 
 from legsense_device.raw_recorder import RawRecorder
 from legsense_device.sample_clock import SampleClock
@@ -65,7 +65,7 @@ class Sampler:
         every batch is also logged as a compressed raw-sample record."""
         imu = self.imu
         self.odr_hz = imu.configure(odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark)
-        cfg = DetectorConfig(rate_hz=int(self.odr_hz + 0.5), epoch_ms=epoch_ms)
+        cfg = DetectorConfig(rate_hz=detector_rate(self.odr_hz), epoch_ms=epoch_ms)
         self.detector = LegMovementDetector(cfg, imu.accel_scale, imu.gyro_scale)
         self.sink = sink
         self.clock.start(self.odr_hz, t0_ms)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from legsense_core.detector import DetectorConfig, LegMovementDetector
+from legsense_core.detector import DetectorConfig, LegMovementDetector, detector_rate
 
 from legsense.errors import InputError
 from legsense.night import Epochs, Movements, NightInfo
@@ -37,7 +37,7 @@ class Detection:
 
 def detector_config_for(rate_hz: float, **overrides: int) -> DetectorConfig:
     """The detector configuration the firmware uses at this sample rate."""
-    rate = round(rate_hz)
+    rate = detector_rate(rate_hz)  # the device's rule: 12.5 Hz -> 13, like the firmware
     if not 5 <= rate <= 1000:
         raise InputError(f"sample rate {rate_hz:g} Hz is outside 5-1000 Hz")
     return DetectorConfig(rate_hz=rate, **overrides)

@@ -241,3 +241,15 @@ def test_memory_is_bounded():
     # (and their arithmetic), at most 256 bytes each; even 1 byte per sample would fail
     limit = 256 * produced + 512
     assert grown < limit, f"{grown} bytes more after 7500 samples (limit {limit})"
+
+
+def test_detector_rate_rounds_halves_up_on_both_sides():
+    # The device configures the detector from the IMU's ODR and the host from a trace's
+    # rate: one rule, or the filters differ (12.5 Hz: Python's round() would give 12).
+    from legsense_core.detector import detector_rate
+
+    assert detector_rate(12.5) == 13
+    assert detector_rate(26.0) == 26
+    assert detector_rate(1000 / 19) == 53
+    assert detector_rate(9.709) == 10
+    assert detector_rate(104.0) == 104

@@ -4,7 +4,8 @@
 #   make bench   benchmarks; figures go into the README
 #   make lint    ruff + pyright (host) + pyright against the ESP32 stubs (firmware)
 #   make flash   deploy firmware/ to a board with mpremote (PORT=..., default: a running
-#                `legsense sim`); MPY=1 precompiles with mpy-cross
+#                `legsense sim`); MPY=1 precompiles with mpy-cross; FROZEN=1 for an image
+#                built with firmware/manifest.py (deploys main.py and boards/ only)
 #   make flash-micropython PORT=... FIRMWARE=esp32.bin   put MicroPython itself on a blank ESP32
 
 PYTHON ?= python3
@@ -67,7 +68,12 @@ clean:
 flash: setup
 	@test -n "$(PORT)" || { echo "error: no PORT: make flash PORT=/dev/ttyUSB0 (or start legsense sim)" >&2; exit 2; }
 	@rm -rf $(FLASH_STAGE) && mkdir -p $(FLASH_STAGE)
+	@# FROZEN=1: the packages are frozen into the MicroPython image (firmware/manifest.py),
+	@# so only main.py and the board profiles go on the filesystem: a .py package left
+	@# there would shadow the frozen one and bring its bytecode back onto the heap.
 	@cd firmware && find . \( -name '*.py' -o -path './boards/*.json' \) -not -path '*/__pycache__/*' \
+	  -not -name manifest.py \
+	  | { if [ "$(FROZEN)" = 1 ]; then grep -E '^\./(main|boot)\.py$$|^\./boards/'; else cat; fi; } \
 	  | while read -r f; do mkdir -p "../$(FLASH_STAGE)/$$(dirname "$$f")" && cp "$$f" "../$(FLASH_STAGE)/$$f"; done
 	@if [ "$(MPY)" = 1 ]; then \
 	  for f in $$(cd $(FLASH_STAGE) && find . -name '*.py' -not -name main.py -not -name boot.py); do \

@@ -145,12 +145,9 @@ class ShimCharacteristic:
         return data
 
     async def written(self, timeout_ms: int | None = None) -> None:
-        try:
-            await asyncio.wait_for(
-                self._written.wait(), None if not timeout_ms else timeout_ms / 1000
-            )
-        except TimeoutError:
-            raise TimeoutError from None
+        # asyncio.timeout, not wait_for: a cancellation that meets a write must not be lost
+        async with asyncio.timeout(timeout_ms / 1000 if timeout_ms else None):
+            await self._written.wait()
         self._written.clear()
 
     def notify(self, connection: ShimConnection, data: Any = None) -> None:
@@ -279,9 +276,8 @@ class AiobleOnBumble:
             advertising_interval_max=interval_us / 1000,
         )
         try:
-            connection = await asyncio.wait_for(
-                self._connected.get(), None if not timeout_ms else timeout_ms / 1000
-            )
+            async with asyncio.timeout(timeout_ms / 1000 if timeout_ms else None):
+                connection = await self._connected.get()
         except TimeoutError:
             await self.device.stop_advertising()
             raise TimeoutError from None

@@ -197,7 +197,7 @@ class BumbleClient(BaseBleakClient):
             service = BleakGATTService(s, s.handle, uuid_text(s.uuid))
             out.add_service(service)
             for c in s.characteristics:
-                props = [name for flag, name in _PROPERTY_NAMES if c.properties & flag]
+                props: list[Any] = [n for flag, n in _PROPERTY_NAMES if c.properties & flag]
                 char = BleakGATTCharacteristic(
                     c, c.handle, uuid_text(c.uuid), props, lambda: self.mtu_size - 3, service
                 )

@@ -38,6 +38,7 @@ from legsense.transport.base import (
     LinkTimeout,
     NoSuchPort,
     ProtocolMismatch,
+    Transport,
 )
 
 SCAN_SECONDS = 5.0
@@ -129,6 +130,7 @@ class BleTransport(FramedTransport):
         self._closed = False
         self.writes = 0
         self.notifications = 0
+        self.largest_piece = 0
 
     @classmethod
     async def open(
@@ -184,6 +186,7 @@ class BleTransport(FramedTransport):
     def _on_notify(self, _char: Any, data: bytearray) -> None:
         self._pieces.append(bytes(data))
         self.notifications += 1
+        self.largest_piece = max(self.largest_piece, len(data))
         self._arrived.set()
 
     def _on_drop(self) -> None:
@@ -196,7 +199,8 @@ class BleTransport(FramedTransport):
                 raise LinkClosed("the BLE link went away (out of range?)", self.name)
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._arrived.wait()
             if not self._pieces:
                 if self._closed:
                     raise LinkClosed("the BLE link went away (out of range?)", self.name)
@@ -223,8 +227,8 @@ class BleTransport(FramedTransport):
 
 
 async def with_reconnect(
-    open_transport: Callable[[], Awaitable[BleTransport]],
-    work: Callable[[BleTransport], Awaitable[T]],
+    open_transport: Callable[[], Awaitable[Transport]],
+    work: Callable[[Transport], Awaitable[T]],
     attempts: int = 3,
     log: Callable[[str], None] | None = None,
 ) -> T:

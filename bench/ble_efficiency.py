@@ -39,8 +39,8 @@ from legsense.sync import SyncEngine  # noqa: E402
 from legsense.transport.ble import BleBackend, BleTransport  # noqa: E402
 from legsense_core import ble_gatt as G  # noqa: E402
 from legsense_device.protocol_server import ProtocolServer  # noqa: E402
-from link_device import DEVICE_ID, LogDevice  # noqa: E402
-from sync_harness import SimClock, record_detected_night  # noqa: E402
+from link_device import DEVICE_ID, LogDevice  # type: ignore  # noqa: E402
+from sync_harness import SimClock, record_detected_night  # type: ignore  # noqa: E402
 
 MTUS = (23, 185, 247)
 NIMBLE_NOTIFY_BPS = 340_000 / 8  # bytes/s of notification payload (ESP-IDF example)

@@ -79,6 +79,41 @@ def render(results: dict) -> str:
                 f"| {b['host_cpu_s_per_mb']:.2f} s/MB |"
             )
         lines.append("")
+    vb = results.get("virtual_board")
+    if vb and "skipped" in vb:
+        lines += [f"MicroPython VM measurements skipped: {vb['skipped']}", ""]
+    elif vb:
+        d, app, hp, fl, ag = vb["detector"], vb["app"], vb["heap"], vb["flash"], vb["agreement"]
+        kb = 1024
+        lo, hi = vb["esp32"]["assumed_slowdown"]
+        lines += [
+            "On the real MicroPython 1.27 VM (WebAssembly under Node; `bench/virtual_board.py`):",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| detector on the VM | {d['vm_us_per_sample']:.1f} us/sample = "
+            f"{d['vm_ms_per_data_s']:.2f} ms per second of {d['rate_hz']:g} Hz data "
+            f"(CPython {d['cpython_us_per_sample']:.1f} us/sample) |",
+            f"| whole app on the VM while recording | {app['vm_cpu_ms_per_data_s']:.1f} ms CPU "
+            f"per second of data ({app['vm_cpu_ms_per_s_idle']:.1f} idle; includes Node and "
+            "the I2C bridge) |",
+            f"| ESP32 estimate (assumed {lo}-{hi}x slower than the VM, not measured) | "
+            f"detector {vb['esp32']['detector_duty'][0]:.1%}-{vb['esp32']['detector_duty'][1]:.1%}"
+            f" of the CPU |",
+            f"| heap while recording, runtime data of a night (b) | "
+            f"{hp['mpy']['runtime_b'] / kb:.1f} KB |",
+            f"| heap, garbage between collections (c) | {hp['mpy']['garbage_c_max'] / kb:.1f} KB |",
+            f"| heap, firmware bytecode from .py / .mpy (a) | {hp['py']['bytecode_a'] / kb:.0f} / "
+            f"{hp['mpy']['bytecode_a'] / kb:.0f} KB (a frozen image keeps it in flash) |",
+            f"| heap while recording, frozen image (estimate) | "
+            f"{hp['frozen_recording_peak_estimate'] / kb:.0f} KB peak (budget "
+            f"{hp['budget_bytes'] / kb:.0f} KB) |",
+            f"| flash per 8 h night, events | {fl['events_bytes'] / kb:.0f} KB |",
+            f"| flash per 8 h night, with raw samples | {fl['raw_bytes_per_night'] / 1e6:.1f} MB |",
+            f"| CPython vs MicroPython events, every trace | {ag['equal']} of {ag['traces']} "
+            "identical |",
+            "",
+        ]
     for extra in results.get("extra_lines", []):
         lines.append(extra)
     lines.append(END)
@@ -97,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--nights", type=int, default=24)
     p.add_argument("--hours", type=float, default=2.0)
-    p.add_argument("--only", choices=["accuracy", "speed", "sync"], default=None)
+    p.add_argument("--only", choices=["accuracy", "speed", "sync", "virtual_board"], default=None)
     p.add_argument("--no-readme", action="store_true")
     args = p.parse_args(argv)
     from bench import accuracy, speed
@@ -114,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("sync: a typical night over a paced pseudo-terminal at 115200 and 921600 ...")
         results["sync"] = sync_throughput.run()
+    if args.only in (None, "virtual_board"):
+        from bench import virtual_board
+
+        print("virtual board: detector, app, heap, flash, agreement on the MicroPython VM ...")
+        results["virtual_board"] = virtual_board.run()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     block = render(results)

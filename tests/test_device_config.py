@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from legsense_device import config
 
 
@@ -73,7 +72,9 @@ def test_unknown_key_is_reported_not_fatal(tmp_path):
 
 def test_save_is_atomic_and_round_trips(tmp_path):
     p = str(tmp_path / "config.json")
-    clean, reasons = config.save({"odr_hz": 104, "schedule": {"start": "22:30", "stop": "07:00"}}, p)
+    clean, reasons = config.save(
+        {"odr_hz": 104, "schedule": {"start": "22:30", "stop": "07:00"}}, p
+    )
     assert reasons == []
     cfg, reasons = config.load(p)
     assert reasons == [] and cfg == clean and cfg["odr_hz"] == 104

@@ -383,6 +383,7 @@ class App:
             ("schedule", self._schedule),
             ("battery", self._battery),
             ("link", self._link),
+            ("ble", self._ble),
         ):
             asyncio.create_task(self._guard(name, task))
         while True:
@@ -409,6 +410,31 @@ class App:
                 return  # CPython without an injected port (tests): no USB serial here
             port = StdioPort()
         await UsbLink(ProtocolServer(AppControl(self)), port).run()
+
+    async def _ble(self):
+        # BLE sync on boards with a radio and aioble (installed by `make flash`); boards
+        # and simulators without them simply have no BLE link.
+        from legsense_device.protocol_server import AppControl, ProtocolServer
+
+        try:
+            from legsense_device.ble_link import BleLink
+
+            link = BleLink(
+                ProtocolServer(AppControl(self)),
+                self.device_id,
+                lambda: self.session.state != RECORDING or self.cfg["ble_while_recording"],
+            )
+        except ImportError:
+            return
+        try:
+            import aioble  # type: ignore  (micropython-lib; no stubs)
+
+            aioble.security.load_secrets()  # bonds survive a reboot
+        except Exception as e:
+            print("legsense: BLE bonds not loaded: %r" % (e,))
+        # Bonding needs physical access: a 2-minute window after power-on.
+        link.open_pairing()
+        await link.run()
 
     async def _sampling(self):
         while True:

@@ -83,7 +83,7 @@ def _check(key, v):
     if key == "epoch_s":
         return None if _is_int(v) and v in (10, 15, 20, 30, 60) else "must be 10, 15, 20, 30 or 60"
     if key == "leg":
-        return None if v in LEGS else "must be \"left\", \"right\" or \"\""
+        return None if v in LEGS else 'must be "left", "right" or ""'
     if key == "utc_offset_min":
         return None if _is_int(v) and -840 <= v <= 840 else "must be -840..840 minutes"
     if key == "watchdog_ms":
@@ -94,7 +94,7 @@ def _check(key, v):
         if v is None:
             return None
         if not isinstance(v, dict) or set(v) != {"start", "stop"}:
-            return "must be null or {\"start\": \"HH:MM\", \"stop\": \"HH:MM\"}"
+            return 'must be null or {"start": "HH:MM", "stop": "HH:MM"}'
         if _hhmm(v["start"]) < 0 or _hhmm(v["stop"]) < 0:
             return "start and stop must be HH:MM"
         if v["start"] == v["stop"]:

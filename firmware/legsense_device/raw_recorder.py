@@ -21,11 +21,11 @@ try:
     import deflate  # MicroPython
 
     def _compress(data):
-        out = io.BytesIO()
-        d = deflate.DeflateIO(out, deflate.ZLIB, 9)
-        d.write(data)
+        out = io.BytesIO()  # type: ignore  (the stubs lack the MicroPython io types)
+        d = deflate.DeflateIO(out, deflate.ZLIB, 9)  # type: ignore
+        d.write(data)  # type: ignore
         d.close()
-        return out.getvalue()
+        return out.getvalue()  # type: ignore
 
 except ImportError:  # CPython
     import zlib

@@ -114,6 +114,26 @@ def render(results: dict) -> str:
             "identical |",
             "",
         ]
+    ble = results.get("ble")
+    if ble:
+        ev_ms = ble["rates"]["one_per_event_s"] * 1000
+        lines += [
+            f"BLE sync of a typical {ble['hours']:g} h night over a real ATT/GATT stack (Bumble "
+            "virtual controllers; `bench/ble_efficiency.py`); times are estimates at a stated "
+            f"notification rate (one per {ev_ms:g} ms, assumed for MicroPython) and at "
+            "NimBLE's published ceiling:",
+            "",
+            "| ATT MTU | payload / ATT bytes | notifications | requests | est. at 1 per "
+            f"{ev_ms:g} ms | est. at NimBLE ceiling |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in ble["by_mtu"]:
+            lines.append(
+                f"| {r['mtu']} | {r['payload_per_att_byte']:.1%} | {r['notifications']:,} "
+                f"| {r['requests']} | {r['est_s_one_per_event']:g} s "
+                f"| {r['est_s_nimble_ceiling']:g} s |"
+            )
+        lines.append("")
     for extra in results.get("extra_lines", []):
         lines.append(extra)
     lines.append(END)
@@ -132,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--nights", type=int, default=24)
     p.add_argument("--hours", type=float, default=2.0)
-    p.add_argument("--only", choices=["accuracy", "speed", "sync", "virtual_board"], default=None)
+    p.add_argument(
+        "--only", choices=["accuracy", "speed", "sync", "ble", "virtual_board"], default=None
+    )
     p.add_argument("--no-readme", action="store_true")
     args = p.parse_args(argv)
     from bench import accuracy, speed
@@ -149,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print("sync: a typical night over a paced pseudo-terminal at 115200 and 921600 ...")
         results["sync"] = sync_throughput.run()
+    if args.only in (None, "ble"):
+        from bench import ble_efficiency
+
+        print("ble: protocol efficiency over a Bumble link at MTU 23, 185, 247 ...")
+        results["ble"] = ble_efficiency.run()
     if args.only in (None, "virtual_board"):
         from bench import virtual_board
 

@@ -100,6 +100,8 @@ def run_virtual_board(out: Path, seed: int, hours: float, rate: float, speed: fl
         print(port, flush=True)
         _sh(["make", "--no-print-directory", "flash", f"PORT={port}", "MIP_DEPS="],
             f"make flash PORT={port}")  # fmt: skip
+        # Set the clock first, as at the bedside: the night is dated and its events in UTC.
+        _sh([*cmd, "time", "--port", port, "--set"], f"legsense time --port {port} --set")
         _sh([*cmd, "start", "--port", port], f"legsense start --port {port}")
         start = board.trace_start_ms
         if start is None:

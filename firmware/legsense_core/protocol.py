@@ -54,6 +54,8 @@ CONFIG_SET = const(0x09)
 START = const(0x0A)
 STOP = const(0x0B)
 LIVE = const(0x0C)
+REPLAY_BEGIN = const(0x0D)  # start a night fed by REPLAY instead of the IMU (HIL tests)
+REPLAY = const(0x0E)  # samples for the replay night (flow controlled: see the reply)
 LIVE_DATA = const(0x40)  # unsolicited, device -> host, while the live stream is on
 ERROR = const(0xFF)  # reply to any request the device refuses or cannot parse
 
@@ -69,6 +71,8 @@ CONFIG_SET_REPLY = const(0x89)
 START_REPLY = const(0x8A)
 STOP_REPLY = const(0x8B)
 LIVE_REPLY = const(0x8C)
+REPLAY_BEGIN_REPLY = const(0x8D)
+REPLAY_REPLY = const(0x8E)
 
 # ERROR codes.
 E_BAD_REQUEST = const(1)
@@ -105,6 +109,10 @@ N_UTC = const(0x02)  # start/end are UTC epoch ms (else device ms: no clock yet)
 # LIVE_DATA kinds.
 LIVE_RECORDS = const(1)  # night-log records (legsense_core.records layout)
 LIVE_SAMPLES = const(2)  # int16 LE x, y, z acceleration triplets in mg
+# REPLAY flags.
+R_LAST = const(0x01)  # the trace ends with these samples: an empty ring is no longer late
+# REPLAY samples: int16 LE counts ax, ay, az (then gx, gy, gz with gyro) per sample.
+MAX_REPLAY_BYTES = MAX_PAYLOAD - 1  # after the flags byte: 212 samples, 106 with gyro
 
 # Tails: what follows a payload's fixed part.
 _NONE = const(0)
@@ -168,6 +176,15 @@ LAYOUTS = {
     STOP_REPLY: ("stop reply", "<BI", _NONE, ("state", "night_id")),
     LIVE: ("live", "<B", _NONE, ("on",)),
     LIVE_REPLY: ("live reply", "<B", _NONE, ("on",)),
+    REPLAY_BEGIN: (
+        "replay begin",
+        "<IBBH",
+        _TEXT,
+        ("odr_mhz", "gyro", "accel_fs_g", "gyro_fs_dps", "imu"),
+    ),
+    REPLAY_BEGIN_REPLY: ("replay begin reply", "<BIH", _NONE, ("state", "night_id", "capacity")),
+    REPLAY: ("replay", "<B", _BYTES, ("flags", "samples")),
+    REPLAY_REPLY: ("replay reply", "<HHI", _NONE, ("taken", "room", "late")),
     LIVE_DATA: ("live data", "<IB", _BYTES, ("ticks_ms", "kind", "data")),
     ERROR: ("error", "<BB", _ERROR_TEXT, ("code", "request_type", "message")),
 }
@@ -184,6 +201,8 @@ REQUESTS = (
     START,
     STOP,
     LIVE,
+    REPLAY_BEGIN,
+    REPLAY,
 )
 FIELDS = {t: LAYOUTS[t][3] for t in LAYOUTS}
 _LIMITS = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF, "Q": 0xFFFFFFFFFFFFFFFF}

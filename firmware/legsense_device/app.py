@@ -81,6 +81,8 @@ class App:
         self.battery = None
         self.watchdog = None
         self.link_port = None  # the USB serial port; a simulated board injects its own
+        self.replay = None  # the ReplayImu of a replay night (HIL tests over the link)
+        self._real = None  # (imu, sampler) put aside for a replay night
         self.boot_line = ""
         self.night_id = -1
         self.night_clock = None
@@ -191,6 +193,34 @@ class App:
             return ok, why
         return self._follow(prev, why)
 
+    def start_replay(self, imu_name, odr_hz, gyro, accel_fs_g=0, gyro_fs_dps=0):
+        """Start a night whose samples the host feeds (REPLAY) instead of the IMU, at the
+        replayed trace's rate and scales; the IMU comes back when it ends. (ok, reason)."""
+        if self.session.state == RECORDING:
+            return False, "already recording"
+        if self.log is None:
+            return False, "cannot record: " + ("; ".join(self.errors) or "not booted")
+        from legsense_device.replay_imu import ReplayImu
+
+        try:
+            replay = ReplayImu(imu_name, odr_hz, gyro, accel_fs_g, gyro_fs_dps)
+        except ValueError as e:
+            return False, "replay: %s" % e
+        self._real = (self.imu, self.sampler)
+        self.imu = replay
+        self.sampler = Sampler(replay)
+        self.replay = replay
+        ok, why = self.start("host")
+        if not ok:
+            self._end_replay()
+        return ok, why
+
+    def _end_replay(self):
+        if self._real is not None:
+            self.imu, self.sampler = self._real
+        self._real = None
+        self.replay = None
+
     def stop(self, source="host"):
         """Stop the night; returns (ok, reason)."""
         prev = self.session.state
@@ -283,13 +313,14 @@ class App:
             self.session.stop("error")
             return False, "cannot record"
         t = hal.ticks_ms()
+        replay = self.replay
         try:
             odr = sampler.begin(
                 log,
-                cfg["odr_hz"],
+                cfg["odr_hz"] if replay is None else replay.odr_hz,
                 cfg["accel_fs_g"],
                 cfg["gyro_fs_dps"],
-                cfg["gyro"],
+                cfg["gyro"] if replay is None else replay.gyro,
                 cfg["fifo_watermark"],
                 cfg["epoch_s"] * 1000,
                 0,
@@ -297,6 +328,7 @@ class App:
             )
         except OSError as e:
             self.session.stop("error")
+            self._end_replay()
             return False, "IMU did not start: %s" % e
         anchor_dev = 0
         anchor_utc = 0
@@ -323,7 +355,10 @@ class App:
         except FlashFull as e:
             sampler.end(0)
             self.session.on_flash_full()
+            self._end_replay()
             return False, str(e)
+        if replay is not None:  # the night log says where its samples came from
+            log.append_marker(0, records.M_STARTED, 1, "replay")
         self.night_clock = NightClock(t)
         # Poll about twice per watermark; give up feeding the watchdog after four
         # watermarks (at least 2 s) without a sample.
@@ -345,6 +380,7 @@ class App:
         if self.log is not None:
             self.log.stop_night(now, code, "" if s.stopped_by in _STOP_CODES else s.stopped_by)
         self.night_clock = None
+        self._end_replay()
 
     def _check_flash(self, measure=False):
         # The log ends a night itself when a flush finds the reserve gone; with measure
@@ -447,7 +483,7 @@ class App:
                 except OSError:
                     n = 0
                     self.read_errors += 1
-                if n:
+                if n or self.replay is not None:  # a replay goes at the host's pace
                     self._last_progress = t
                 if hal.ticks_diff(t, self._last_progress) < self._stall_ms:
                     self._feed()

@@ -99,6 +99,14 @@ class DeviceControl:
         whether it is on now. This firmware has no live stream: always off."""
         return False
 
+    def start_replay(self, imu, odr_hz, gyro, accel_fs_g, gyro_fs_dps):
+        """Start a night fed by REPLAY instead of the IMU: (ok, reason)."""
+        return False, "replay not supported by this firmware"
+
+    def replay_imu(self):
+        """The ReplayImu of the replay night now recording, or None."""
+        return None
+
 
 class AppControl(DeviceControl):
     """DeviceControl over the app (legsense_device.app.App): start(source), stop(source),
@@ -159,6 +167,12 @@ class AppControl(DeviceControl):
 
     def stop(self, source):
         return self.app.stop(source)
+
+    def start_replay(self, imu, odr_hz, gyro, accel_fs_g, gyro_fs_dps):
+        return self.app.start_replay(imu, odr_hz, gyro, accel_fs_g, gyro_fs_dps)
+
+    def replay_imu(self):
+        return self.app.replay
 
     def config(self):
         return self.app.cfg
@@ -262,6 +276,10 @@ class ProtocolServer:
             return self._config_set(seq, values[0])
         if mtype == P.START or mtype == P.STOP:
             return self._start_stop(mtype, seq)
+        if mtype == P.REPLAY:
+            return self._replay(seq, values[0], values[1])
+        if mtype == P.REPLAY_BEGIN:
+            return self._replay_begin(seq, values)
         if mtype == P.LIVE:
             return self._live(seq, values[0])
         raise Refused(P.E_BAD_REQUEST, "%s is not a request" % P.type_name(mtype))
@@ -503,3 +521,40 @@ class ProtocolServer:
         if not on:
             self.device.live(False)
         return P.encode_body(self.reply, P.LIVE_REPLY, seq, (1 if on else 0,))
+
+    # -- replay (hardware-in-the-loop tests) ---------------------------------------------
+
+    def _replay_begin(self, seq, values):
+        odr_mhz, gyro, accel_fs_g, gyro_fs_dps, imu = values
+        if not 0 < odr_mhz <= 10000000:
+            raise Refused(P.E_BAD_REQUEST, "replay rate %d mHz outside 1..10000000" % odr_mhz)
+        d = self.device
+        try:
+            ok, reason = d.start_replay(imu, odr_mhz / 1000, bool(gyro), accel_fs_g, gyro_fs_dps)
+        except FlashFull as e:
+            raise Refused(P.E_FLASH_FULL, str(e)) from None
+        if not ok:
+            code = P.E_BUSY if d.state() == "recording" else P.E_BAD_REQUEST
+            if d.log is not None and d.log.status == STATUS_FULL:
+                code = P.E_FLASH_FULL
+            raise Refused(code, reason)
+        self._nights = []
+        replay = d.replay_imu()
+        return P.encode_body(
+            self.reply,
+            P.REPLAY_BEGIN_REPLY,
+            seq,
+            (STATES.get(d.state(), 0), self._open_night(), replay.capacity),
+        )
+
+    def _replay(self, seq, flags, samples):
+        replay = self.device.replay_imu()
+        if replay is None or not replay.running:
+            raise Refused(P.E_BUSY, "no replay night is recording: send REPLAY_BEGIN first")
+        try:
+            taken = replay.feed(samples, bool(flags & P.R_LAST))
+        except ValueError as e:
+            raise Refused(P.E_BAD_REQUEST, str(e)) from None
+        return P.encode_body(
+            self.reply, P.REPLAY_REPLY, seq, (taken, replay.room(), min(replay.late, 0xFFFFFFFF))
+        )

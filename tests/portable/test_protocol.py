@@ -50,6 +50,10 @@ EXAMPLES = {
     p.STOP_REPLY: (2, 5),
     p.LIVE: (1,),
     p.LIVE_REPLY: (1,),
+    p.REPLAY_BEGIN: (26000, 1, 0, 0, "lsm6dsox"),
+    p.REPLAY_BEGIN_REPLY: (1, 3, 512),
+    p.REPLAY: (p.R_LAST, b"\x01\x00\xff\xff\x02\x00"),
+    p.REPLAY_REPLY: (1, 511, 0),
     p.LIVE_DATA: (987654, p.LIVE_SAMPLES, b"\x10\x00\xf0\xff\xe8\x03"),
     p.ERROR: (p.E_NOT_ACKNOWLEDGED, p.ERASE, "night 3 is acknowledged up to 0 of 48213"),
 }

@@ -4,13 +4,16 @@
 The synced events must equal `legsense analyze` of the samples the IMU produced (for the
 committed traces, which sit on the IMU's exact rate grid, that is the trace itself) and
 match the trace's labels. A power cut in the middle of a night loses nothing that was
-written before it. With LEGSENSE_PORT / --hil-port the cases would target a real board:
-that needs the firmware's replay input over the link, which is not designed yet, so they
-skip and say so.
+written before it. With LEGSENSE_PORT / --hil-port the replay cases run against that
+board instead: the trace's counts go over the link (REPLAY_BEGIN/REPLAY) into the
+firmware's replay driver in place of its IMU, and the synced night must equal `legsense
+analyze` of the replayed samples exactly. That path is proven here against a virtual
+board whose port stands in for the real one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import gzip
 import json
@@ -22,9 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from legsense.device_client import DeviceClient
+from legsense.replay import ReplayResult, replay_counts
 from legsense.simulation.micropython_vm import unavailable_reason
 from legsense.simulation.vm_board.board import VirtualBoard, from_zero, seed_flash
-from legsense.trace import Trace, read_labels, read_trace, write_trace
+from legsense.trace import Trace, from_counts, read_labels, read_trace, to_counts, write_trace
+from legsense.transport.serial_port import SerialTransport
 from legsense_core import records
 
 pytestmark = pytest.mark.hil
@@ -60,14 +66,79 @@ def vm_ok():
         pytest.skip(reason)
 
 
+REPLAY_SPEED = 10.0  # the virtual board standing in for a real one: 26 Hz -> 260 samples/s
+
+
+def hil_port(request) -> str | None:
+    return request.config.getoption("--hil-port") or os.environ.get("LEGSENSE_PORT")
+
+
 @pytest.fixture
 def real_port(request):
-    port = request.config.getoption("--hil-port") or os.environ.get("LEGSENSE_PORT")
+    """The real board's port, or None (the cases then run on the virtual board)."""
+    return hil_port(request)
+
+
+@pytest.fixture
+def no_real_port(request):
+    port = hil_port(request)
     if port:
-        pytest.skip(
-            f"real board on {port}: replaying a trace needs a protocol message that feeds "
-            "samples to the firmware instead of its IMU; not designed yet"
-        )
+        pytest.skip(f"real board on {port}: a power cut needs the virtual board")
+
+
+def replayed(trace: Trace) -> Trace:
+    """The samples a replay over the link feeds the firmware: the trace's counts on the
+    exact grid of its rate from 0 (the device stamps sample k at k/rate), in g and dps."""
+    counts = to_counts(from_zero(trace) or trace)
+    rate = trace.sample_rate_hz
+    t = np.arange(len(counts.acc)) / rate
+    gyr = None if counts.gyr is None else from_counts(counts.gyr, counts.gyro_scale)
+    meta = {**trace.meta, "sample_rate_hz": f"{rate:g}", "imu": counts.imu}
+    return Trace(t_s=t, acc_g=from_counts(counts.acc, counts.accel_scale), gyr_dps=gyr, meta=meta)
+
+
+def replay_over_link(port: str, trace: Trace) -> ReplayResult:
+    """Replay the trace's counts through the firmware on the board at port (one night)."""
+    counts = to_counts(trace)
+
+    async def run() -> ReplayResult:
+        transport = SerialTransport(port)
+        try:
+            client = DeviceClient(transport, timeout=10.0)
+            await client.hello()
+            return await replay_counts(client, counts, trace.sample_rate_hz)
+        finally:
+            await transport.close()
+
+    return asyncio.run(run())
+
+
+def check_replay_on(port: str, path: Path, tmp: Path) -> None:
+    """Replay a trace over the link at port, sync, and compare with analyze exactly."""
+    trace = replayed(load(path, tmp))
+    trace_csv = tmp / "replayed.csv"
+    write_trace(trace_csv, trace)
+    trace = read_trace(trace_csv)  # exactly what analyze will read
+    assert np.array_equal(to_counts(trace).acc, to_counts(replayed(trace)).acc)
+    result = replay_over_link(port, trace)
+    assert result.late == 0, f"the host fell behind: {result.late} samples late"
+    out = tmp / "synced"
+    cli("sync", "--port", port, "--out", str(out), "--no-picture", "-q")
+    offline = tmp / "offline"
+    cli("analyze", str(trace_csv), "--out", str(offline), "--no-picture", "-q")
+    folders = [p.parent for p in out.rglob("night.bin")]
+    (folder,) = [f for f in folders if night_id_of(f) == result.night_id]
+    got = events(folder)
+    assert got, "the replay night has no events"
+    assert got == events(offline)
+    night = records.iter_records((folder / "night.bin").read_bytes())
+    texts = [p[-1] for _o, t, p in night if t == records.T_MARKER]
+    assert "replay" in texts, texts
+
+
+def night_id_of(folder: Path) -> int:
+    _, header = records.decode_record((folder / "night.bin").read_bytes(), 0)
+    return header[1]
 
 
 def load(path: Path, tmp: Path) -> Trace:
@@ -137,7 +208,12 @@ def record(board: VirtualBoard, port: str, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("path", trace_files(), ids=lambda p: p.name)
-def test_replay_through_firmware_equals_analyze(path, tmp_path, vm_ok, real_port):
+def test_replay_through_firmware_equals_analyze(path, tmp_path, real_port):
+    if real_port:
+        check_replay_on(real_port, path, tmp_path)
+        return
+    if reason := unavailable_reason():
+        pytest.skip(reason)
     trace = load(path, tmp_path)
     odr = odr_for(trace)
     sampled = as_sampled(trace, odr)
@@ -182,7 +258,18 @@ def test_replay_through_firmware_equals_analyze(path, tmp_path, vm_ok, real_port
         assert hits and sum(hits) >= 0.8 * len(hits), (labels.onset_s, onsets)
 
 
-def test_power_cut_mid_night_loses_nothing_written(tmp_path, vm_ok, real_port):
+@pytest.mark.parametrize("path", sorted(TRACES.glob("*.csv.gz")), ids=lambda p: p.name)
+def test_replay_over_the_link_on_a_virtual_board_as_the_real_one(path, tmp_path, vm_ok):
+    # The real-board path (REPLAY over the serial link instead of the IMU) against the
+    # virtual board's port: what LEGSENSE_PORT=/dev/ttyUSB0 runs on hardware.
+    state = tmp_path / "flash"
+    flash(state, {})
+    with VirtualBoard(None, state, speed=REPLAY_SPEED) as board:
+        check_replay_on(board.port, path, tmp_path)
+        assert board.resets == [], board.resets
+
+
+def test_power_cut_mid_night_loses_nothing_written(tmp_path, vm_ok, no_real_port):
     path = TRACES / "plmd-gyro-26hz.csv.gz"
     trace = load(path, tmp_path)
     state = tmp_path / "flash"

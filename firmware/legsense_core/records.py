@@ -78,6 +78,10 @@ MAX_NAME = const(32)  # device id, firmware, board, IMU names, bytes
 # Raw-sample chunk codecs.
 RAW_PLAIN = const(0)  # int16 LE samples as the IMU gave them
 RAW_DEFLATE = const(1)  # the same, compressed with deflate (zlib container)
+# One row per sample in a raw chunk (before compression): uint16 ms since the record's
+# t_ms, then the counts ax, ay, az (and gx, gy, gz when the gyro is on).
+RAW_ROW_ACCEL = "<Hhhh"
+RAW_ROW_GYRO = "<Hhhhhhh"
 
 # Field names of the decoded tuples, per type.
 NIGHT_FIELDS = (
@@ -546,3 +550,48 @@ class RecordReader:
 def iter_records(buf, start=0, end=-1):
     """A RecordReader over buf from start: see RecordReader for how it reports a stop."""
     return RecordReader(buf, start, end)
+
+
+def pack_raw_rows(buf, ts, acc, gyr, n):
+    """Raw-chunk rows of n samples into buf (ts ms; acc/gyr interleaved counts, gyr may be
+    None); returns the bytes written. dt saturates at 65535 ms."""
+    t0 = ts[0]
+    off = 0
+    if gyr is None:
+        for i in range(n):
+            dt = ts[i] - t0
+            j = 3 * i
+            struct.pack_into(
+                RAW_ROW_ACCEL, buf, off, dt if dt < 65536 else 65535, acc[j], acc[j + 1], acc[j + 2]
+            )
+            off += 8
+    else:
+        for i in range(n):
+            dt = ts[i] - t0
+            j = 3 * i
+            struct.pack_into(
+                RAW_ROW_GYRO,
+                buf,
+                off,
+                dt if dt < 65536 else 65535,
+                acc[j],
+                acc[j + 1],
+                acc[j + 2],
+                gyr[j],
+                gyr[j + 1],
+                gyr[j + 2],
+            )
+            off += 14
+    return off
+
+
+def raw_row_format(data_len, n):
+    """The row format of a decompressed raw chunk of n samples, or None if it fits none."""
+    if n <= 0 or data_len % n:
+        return None
+    width = data_len // n
+    if width == struct.calcsize(RAW_ROW_ACCEL):
+        return RAW_ROW_ACCEL
+    if width == struct.calcsize(RAW_ROW_GYRO):
+        return RAW_ROW_GYRO
+    return None

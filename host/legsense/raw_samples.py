@@ -1,14 +1,15 @@
 """Raw samples of a validation night (T_RAW records) as a legsense trace.
 
-The device logs every FIFO batch it fed the detector (config "raw_samples"): rows of
-uint16 dt_ms from the record's t_ms, then int16 counts ax, ay, az[, gx, gy, gz], in a
-zlib container (see firmware/legsense_device/raw_recorder.py). Turned back into a trace
+The device logs every FIFO batch it fed the detector (config "raw_samples") in rows laid
+out by legsense_core.records (pack_raw_rows / raw_row_format: the one definition), in a
+zlib container. Turned back into a trace
 in g and deg/s on the IMU's exact grid, `legsense analyze raw.csv` re-runs the detector
 on exactly what the device saw and gives the device's events again.
 """
 
 from __future__ import annotations
 
+import struct
 import zlib
 from pathlib import Path
 
@@ -38,16 +39,15 @@ def raw_trace(
             plain = zlib.decompress(bytes(data)) if codec == records.RAW_DEFLATE else bytes(data)
         except zlib.error as exc:
             raise InputError(f"raw chunk {k} does not decompress: {exc}", path) from None
-        if n <= 0 or len(plain) % n:
+        fmt = records.raw_row_format(len(plain), n)
+        if fmt is None:
             raise InputError(f"raw chunk {k}: {len(plain)} bytes for {n} samples", path)
-        width = len(plain) // n
-        if width not in (8, 14) or (axes and width != 2 + 2 * axes):
-            raise InputError(f"raw chunk {k}: {width}-byte rows", path)
-        axes = (width - 2) // 2
-        dt = np.frombuffer(plain, dtype="<u2").reshape(n, width // 2)[:, 0].astype(np.int64)
-        counts = np.frombuffer(plain, dtype="<i2").reshape(n, width // 2)[:, 1:]
-        t_parts.append(t_ms + dt)
-        rows.append(counts)
+        if axes and len(fmt) - 2 != axes:
+            raise InputError(f"raw chunk {k}: rows change between gyro and no gyro", path)
+        axes = len(fmt) - 2  # "<H" + one "h" per axis
+        table = np.array(list(struct.iter_unpack(fmt, plain)), dtype=np.int64)
+        t_parts.append(t_ms + table[:, 0])
+        rows.append(table[:, 1:])
     t = np.concatenate(t_parts)
     c = np.concatenate(rows)
     accel_scale, gyro_scale = scales

@@ -246,3 +246,26 @@ def test_payload_sizes_match_the_documented_byte_tables():
     night = _record_bytes()[0]
     n_names = len("a1b2c3d4e5f6") + len("0.1.0") + len("devkitc-lsm6dsox") + len("lsm6dsox")
     assert len(night) == 8 + 41 + 4 + n_names + 2 + len(HEADER[-1])
+
+
+def test_raw_rows_round_trip_with_and_without_gyro():
+    import struct
+    from array import array
+
+    ts = array("i", [1000, 1019, 1038, 70000])
+    acc = array("h", [1, -2, 16393, 4, 5, -6, 7, 8, 9, -32768, 0, 32767])
+    gyr = array("h", [10, 11, 12, 13, 14, 15, 16, 17, 18, -1, -2, -3])
+    buf = bytearray(14 * 4)
+    for g, width in ((gyr, 14), (None, 8)):
+        end = records.pack_raw_rows(buf, ts, acc, g, 4)
+        assert end == width * 4
+        fmt = records.raw_row_format(end, 4)
+        assert struct.calcsize(fmt) == width
+        rows = [struct.unpack_from(fmt, buf, k * width) for k in range(4)]
+        # dt from the first sample, saturated at 65535 ms
+        assert [r[0] for r in rows] == [0, 19, 38, 65535]
+        assert [list(r[1:4]) for r in rows] == [list(acc[3 * k : 3 * k + 3]) for k in range(4)]
+        if g is not None:
+            assert [list(r[4:]) for r in rows] == [list(gyr[3 * k : 3 * k + 3]) for k in range(4)]
+    assert records.raw_row_format(15, 4) is None
+    assert records.raw_row_format(8, 0) is None

@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         d = report.device
         rate = report.received / report.seconds / 1000 if report.seconds > 0 else 0.0
+        nights = f"{len(report.nights)} night" + ("" if len(report.nights) == 1 else "s")
         print(
-            f"{d.device_id} ({d.board}, firmware {d.firmware}): {len(report.nights)} nights, "
+            f"{d.device_id} ({d.board}, firmware {d.firmware}): {nights}, "
             f"{report.received:,} bytes received in {report.seconds:.1f} s ({rate:.1f} kB/s)"
         )
         for n in report.nights:

@@ -32,6 +32,40 @@ class I2CTarget(Protocol):
         ...
 
 
+class RegisterTarget:
+    """An I2C target with a register pointer, as both IMU families are: a write transfer
+    sets the pointer and writes values from it, a read transfer reads from it; the
+    pointer advances by the device's own rule (`_next`). Subclasses supply the registers."""
+
+    ptr: int = 0
+
+    def _read_reg(self, reg: int) -> int:
+        raise NotImplementedError
+
+    def _write_reg(self, reg: int, value: int) -> None:
+        raise NotImplementedError
+
+    def _next(self, reg: int) -> int:
+        raise NotImplementedError
+
+    def i2c_write(self, data: bytes) -> None:
+        """Write transfer: register address, then values (the pointer advances)."""
+        if not data:
+            return
+        self.ptr = data[0] & 0x7F
+        for value in data[1:]:
+            self._write_reg(self.ptr, value)
+            self.ptr = self._next(self.ptr)
+
+    def i2c_read(self, n: int) -> bytes:
+        """Read transfer from the register pointer."""
+        out = bytearray(n)
+        for k in range(n):
+            out[k] = self._read_reg(self.ptr)
+            self.ptr = self._next(self.ptr)
+        return bytes(out)
+
+
 @dataclass
 class BusStats:
     """Traffic counted on the bus since the last reset."""

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 from legsense_core.imu_scales import scales
 
+from legsense.simulation.i2c_bus import RegisterTarget
 from legsense.simulation.imu_quantise import axes_to_counts
 
 VARIANTS = {"lsm6dsox": 0x6C, "lsm6dso": 0x6C, "lsm6ds3trc": 0x6A}
@@ -94,7 +95,7 @@ def tag_byte(tag: int, slot: int) -> int:
     return b | (bin(b).count("1") & 1)
 
 
-class LSM6Emulator:
+class LSM6Emulator(RegisterTarget):
     """One LSM6 chip: attach it to an EmulatedI2C and push() samples at its ODR."""
 
     def __init__(self, variant: str = "lsm6dsox", accel_word_first: bool = False):
@@ -154,23 +155,6 @@ class LSM6Emulator:
         return self.regs[O_FIFO_CTRL4 if self.tagged else T_FIFO_CTRL5] & 0x07
 
     # --- I2C target ------------------------------------------------------------------
-
-    def i2c_write(self, data: bytes) -> None:
-        """Write transfer: register address, then values (auto-increment rules apply)."""
-        if not data:
-            return
-        self.ptr = data[0] & 0x7F
-        for value in data[1:]:
-            self._write_reg(self.ptr, value)
-            self.ptr = self._next(self.ptr)
-
-    def i2c_read(self, n: int) -> bytes:
-        """Read transfer from the register pointer."""
-        out = bytearray(n)
-        for k in range(n):
-            out[k] = self._read_reg(self.ptr)
-            self.ptr = self._next(self.ptr)
-        return bytes(out)
 
     def _next(self, reg: int) -> int:
         if not self.regs[CTRL3_C] & 0x04:

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 from legsense_core.imu_scales import scales
 
+from legsense.simulation.i2c_bus import RegisterTarget
 from legsense.simulation.imu_quantise import axes_to_counts
 
 VARIANTS = {"mpu6050": 0x68, "mpu6886": 0x19}
@@ -67,7 +68,7 @@ def _be(values: Sequence[int]) -> bytes:
     return b"".join((v & 0xFFFF).to_bytes(2, "big") for v in values)
 
 
-class MPU6Emulator:
+class MPU6Emulator(RegisterTarget):
     """One MPU chip: attach it to an EmulatedI2C and push() samples at its rate."""
 
     def __init__(self, variant: str = "mpu6050", temp_c: float = 25.0):
@@ -116,23 +117,6 @@ class MPU6Emulator:
         return round((self.temp_c - 36.53) * 340.0)
 
     # --- I2C target ------------------------------------------------------------------
-
-    def i2c_write(self, data: bytes) -> None:
-        """Write transfer: register address, then values."""
-        if not data:
-            return
-        self.ptr = data[0] & 0x7F
-        for value in data[1:]:
-            self._write_reg(self.ptr, value)
-            self.ptr = self._next(self.ptr)
-
-    def i2c_read(self, n: int) -> bytes:
-        """Read transfer from the register pointer."""
-        out = bytearray(n)
-        for k in range(n):
-            out[k] = self._read_reg(self.ptr)
-            self.ptr = self._next(self.ptr)
-        return bytes(out)
 
     @staticmethod
     def _next(reg: int) -> int:

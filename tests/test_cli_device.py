@@ -117,7 +117,7 @@ def test_protocol_mismatch(capsys):
         os.close(master)
         t.join(2)
     err = capsys.readouterr().err
-    assert "protocol mismatch: device speaks 9, host speaks 1" in err
+    assert "protocol mismatch: device speaks 9, host speaks 2" in err
 
 
 def test_devices_lists_the_port_that_answers(rig, capsys):

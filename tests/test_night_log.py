@@ -54,7 +54,7 @@ def record_a_night(log: NightLog, n_events: int = 10) -> tuple[int, list[tuple]]
     """Start a night and log a fixed mix of records; returns (id, the expected records)."""
     nid = log.start_night(**HEADER)
     want = [
-        (records.T_NIGHT, (records.FORMAT_VERSION, nid, *HEADER.values())),
+        (records.T_NIGHT, (records.FORMAT_VERSION, nid, *HEADER.values(), 0, 0)),
         (records.T_MARKER, (0, records.M_STARTED, 0, "")),
     ]
     for i in range(n_events):

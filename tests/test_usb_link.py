@@ -87,7 +87,7 @@ def test_list_and_pipelined_read_byte_identical(link, device):
     total, first, nights = link.client.call(P.LIST_NIGHTS, (0,))
     assert (total, first) == (1, 0)
     (entry,) = nights
-    night_id, start, end, size, acked, flags = entry
+    night_id, start, end, size, acked, flags, _uid = entry
     assert (night_id, size, acked) == (nid, len(on_flash), 0)
     assert flags == P.N_CLOSED | P.N_UTC
     # the night began at the anchored UTC; it ended 1000 s of device time later
@@ -204,12 +204,12 @@ def test_version_mismatch_and_unknown_type(link):
     client = link.client
     body = bytearray(P.MAX_BODY)
     n = P.encode_body(body, P.HELLO, 30)
-    body[0] = 2  # a host from the future
+    body[0] = P.PROTOCOL_VERSION + 1  # a host from the future
     client.send_raw(encode(bytes(body[:n])))
     rtype, seq, (code, request_type, message) = client.receive()
     assert (rtype, seq, code, request_type) == (P.ERROR, 30, P.E_VERSION, P.HELLO)
-    assert "speaks 1" in message
-    body[0] = 1
+    assert "speaks %d" % P.PROTOCOL_VERSION in message
+    body[0] = P.PROTOCOL_VERSION
     body[1] = 0x3E  # no such request
     client.send_raw(encode(bytes(body[:n])))
     rtype, seq, (code, request_type, _) = client.receive()
@@ -217,7 +217,7 @@ def test_version_mismatch_and_unknown_type(link):
 
 
 def test_ctrl_c_between_frames_reaches_the_app(link):
-    assert link.client.call(P.HELLO)[0] == 1
+    assert link.client.call(P.HELLO)[0] == P.PROTOCOL_VERSION
     link.client.send_raw(b"\x03")
     link.device_thread.join(5)
     assert not link.device_thread.is_alive()

@@ -32,7 +32,7 @@ import struct
 
 from legsense_core.frames import MAX_BODY, encode
 
-PROTOCOL_VERSION = const(1)
+PROTOCOL_VERSION = const(2)  # 2: LIST_NIGHTS entries carry the night UID
 HEADER_SIZE = const(4)
 MAX_PAYLOAD = MAX_BODY - HEADER_SIZE  # 1276
 MAX_READ = const(1024)  # largest READ length: DATA = 12 + 1024 bytes of body
@@ -122,10 +122,10 @@ _BYTES = const(3)  # bytes to the end of the payload
 _NIGHTS = const(4)  # u8 count + count entries of _NIGHT_ENTRY
 _ERROR_TEXT = const(5)  # like _TEXT, at most MAX_ERROR_TEXT bytes, cut at a character
 
-_NIGHT_ENTRY = "<IQQIIB"
-NIGHT_ENTRY_SIZE = const(29)
-NIGHT_FIELDS = ("night_id", "start_ms", "end_ms", "size", "acked", "flags")
-MAX_NIGHTS = (MAX_PAYLOAD - 5) // NIGHT_ENTRY_SIZE  # per LIST_NIGHTS reply: 43
+_NIGHT_ENTRY = "<IQQIIBQ"
+NIGHT_ENTRY_SIZE = const(37)
+NIGHT_FIELDS = ("night_id", "start_ms", "end_ms", "size", "acked", "flags", "night_uid")
+MAX_NIGHTS = (MAX_PAYLOAD - 5) // NIGHT_ENTRY_SIZE  # per LIST_NIGHTS reply: 34
 
 _HELLO_INFO = "<BBBHBIIHBH"
 _TIME = "<QI"
@@ -250,6 +250,8 @@ def _cut_utf8(text, limit):
 
 
 def _check_ints(fmt, values):
+    if len(values) < len(fmt) - 1:
+        raise ValueError("%d fields for struct %s" % (len(values), fmt))
     for i in range(len(fmt) - 1):
         v = values[i]
         if not isinstance(v, int) or v < 0 or v > _LIMITS[fmt[i + 1]]:

@@ -28,7 +28,7 @@ import struct
 from binascii import crc32
 
 MAGIC = const(0xA5)
-FORMAT_VERSION = const(1)
+FORMAT_VERSION = const(2)  # 2 added the night UID and boot count; 1 is still read
 HEAD_SIZE = const(4)  # magic, type, length
 OVERHEAD = const(8)  # head + CRC32
 MAX_PAYLOAD = const(1016)
@@ -61,6 +61,10 @@ M_STOP_SCHEDULE = const(4)
 M_FLASH_FULL = const(5)
 M_FIFO_OVERFLOW = const(6)  # value = samples lost so far in this night
 M_RECOVERED = const(7)  # written at boot into a night left open; value = bytes dropped
+M_RESUMED = const(8)  # recording resumed after a reset; value = ms not recorded, text = cause
+M_RESET_LOOP = const(9)  # too many resets: the night ends here; text says why
+M_BUTTON = const(10)  # a button press during a night (a person's marker); value = press ms
+M_RATING = const(11)  # a discomfort rating (SIT); value = 0..10
 
 MARKER_NAMES = {
     M_STARTED: "started",
@@ -70,8 +74,19 @@ MARKER_NAMES = {
     M_FLASH_FULL: "flash full",
     M_FIFO_OVERFLOW: "FIFO overflow",
     M_RECOVERED: "recovered after reboot",
+    M_RESUMED: "resumed after reset",
+    M_RESET_LOOP: "reset loop",
+    M_BUTTON: "button",
+    M_RATING: "rating",
 }
-ENDING_MARKERS = (M_STOP_BUTTON, M_STOP_HOST, M_STOP_SCHEDULE, M_FLASH_FULL, M_RECOVERED)
+ENDING_MARKERS = (
+    M_STOP_BUTTON,
+    M_STOP_HOST,
+    M_STOP_SCHEDULE,
+    M_FLASH_FULL,
+    M_RECOVERED,
+    M_RESET_LOOP,
+)
 MAX_TEXT = const(48)  # marker text, bytes
 MAX_NAME = const(32)  # device id, firmware, board, IMU names, bytes
 
@@ -98,6 +113,8 @@ NIGHT_FIELDS = (
     "anchor_dev_ms",
     "anchor_utc_ms",
     "config_json",
+    "night_uid",
+    "boot_count",
 )
 # Same names and order as the detector's event and epoch tuples (a test checks it).
 EVENT_FIELDS = ("onset_ms", "offset_ms", "peak_mg", "peak_dps", "channels", "peak_snr_x16")
@@ -149,9 +166,10 @@ _ANCHOR = "<IQ"  # 12 bytes
 _MARKER = "<IBIB"  # 10 bytes + text
 _RAW = "<IHB"  # 7 bytes + data
 # night header: version, night id, rate, accel num/den, gyro num/den, start ticks,
-# anchor device ms, anchor UTC ms; then 4 names (u8 length + UTF-8), then the config
-# (u16 length + compact JSON)
-_NIGHT = "<BIIIIIIIiQ"  # 41 bytes
+# anchor device ms, anchor UTC ms, [version 2:] night UID, boot count; then 4 names
+# (u8 length + UTF-8), then the config (u16 length + compact JSON)
+_NIGHT = "<BIIIIIIIiQQI"  # 53 bytes
+_NIGHT_V1 = "<BIIIIIIIiQ"  # 41 bytes: version 1 had no UID or boot count
 
 # Fixed payload sizes (the night header's fixed part; marker and raw before their bytes).
 EVENT_SIZE = struct.calcsize(_EVENT)
@@ -161,11 +179,12 @@ ANCHOR_SIZE = struct.calcsize(_ANCHOR)
 MARKER_SIZE = struct.calcsize(_MARKER)
 RAW_SIZE = struct.calcsize(_RAW)
 NIGHT_SIZE = struct.calcsize(_NIGHT)
+NIGHT_V1_SIZE = struct.calcsize(_NIGHT_V1)
 MAX_RAW_DATA = MAX_PAYLOAD - RAW_SIZE
 
 # (smallest, largest) payload per type; anything else is a bad length.
 _PAYLOAD_RANGE = {
-    T_NIGHT: (NIGHT_SIZE + 4 + 2, MAX_PAYLOAD),
+    T_NIGHT: (NIGHT_V1_SIZE + 4 + 2, MAX_PAYLOAD),
     T_EVENT: (EVENT_SIZE, EVENT_SIZE),
     T_EPOCH: (EPOCH_SIZE, EPOCH_SIZE),
     T_BATTERY: (BATTERY_SIZE, BATTERY_SIZE),
@@ -243,6 +262,8 @@ def encode_night(
     anchor_dev_ms,
     anchor_utc_ms,
     config_json,
+    night_uid=0,
+    boot_count=0,
 ):
     """Night header: who recorded it, how, and where device time stood against UTC.
 
@@ -250,7 +271,9 @@ def encode_night(
     from imu_scales; start_ticks is time.ticks_ms() at the start; the anchor maps
     anchor_dev_ms (device ms since night start, may be negative) to anchor_utc_ms
     (0 = the device had no time yet); config_json is the detector config as compact
-    JSON bytes. Returns the offset after the record.
+    JSON bytes; night_uid is a random 64-bit number that, with the device id, names
+    the night for ever (ids restart after an erase, UIDs do not repeat); boot_count is
+    the device's boot counter when the night started. Returns the offset after the record.
     """
     config_json = bytes(config_json)
     size = night_size(device_id, firmware, board, imu, config_json) - OVERHEAD
@@ -272,6 +295,8 @@ def encode_night(
         start_ticks & _U32,
         _clamp(anchor_dev_ms, _I32_MIN, _I32_MAX),
         _clamp(anchor_utc_ms, 0, _U64),
+        _clamp(night_uid, 0, _U64),
+        _clamp(boot_count, 0, _U32),
     )
     p += NIGHT_SIZE
     for name in (device_id, firmware, board, imu):
@@ -417,10 +442,17 @@ def _get_name(buf, p, end):
 
 
 def _decode_night(buf, p, end):
-    v = struct.unpack_from(_NIGHT, buf, p)
-    if v[0] != FORMAT_VERSION:
+    version = buf[p]
+    if version == FORMAT_VERSION:
+        if p + NIGHT_SIZE > end:
+            return ERR_LENGTH
+        v = struct.unpack_from(_NIGHT, buf, p)
+        q = p + NIGHT_SIZE
+    elif version == 1:
+        v = struct.unpack_from(_NIGHT_V1, buf, p) + (0, 0)  # no UID, no boot count
+        q = p + NIGHT_V1_SIZE
+    else:
         return ERR_VERSION
-    q = p + NIGHT_SIZE
     names = []
     for _ in range(4):
         got = _get_name(buf, q, end)
@@ -447,6 +479,8 @@ def _decode_night(buf, p, end):
         v[8],
         v[9],
         bytes(buf[q + 2 : end]),
+        v[10],
+        v[11],
     )
 
 

@@ -347,7 +347,7 @@ class ProtocolServer:
                 flags |= P.N_UTC
             else:
                 end = 0  # the device had no clock: no time to give
-            entries.append((info[_ID], start, end, info[_SIZE], info[_ACKED], flags))
+            entries.append((info[_ID], start, end, info[_SIZE], info[_ACKED], flags, 0))
             i += 1
         return P.encode_body(
             self.reply, P.LIST_NIGHTS_REPLY, seq, (total, min(first, total), entries)

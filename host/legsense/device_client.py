@@ -61,6 +61,7 @@ class NightEntry:
     size: int
     acked: int
     flags: int
+    night_uid: int = 0  # random 64-bit UID from the night's header; 0 = an old firmware's night
 
     @property
     def closed(self) -> bool:

@@ -4,8 +4,8 @@ from binascii import unhexlify
 from legsense_core import protocol as p
 from legsense_core.frames import MAX_BODY, FrameDecoder
 
-NIGHT_A = (3, 1763762400000, 1763791200000, 48213, 48213, p.N_CLOSED | p.N_UTC)
-NIGHT_B = (4, 2000, 0, 1290, 0, 0)
+NIGHT_A = (3, 1763762400000, 1763791200000, 48213, 48213, p.N_CLOSED | p.N_UTC, 0x0123456789ABCDEF)
+NIGHT_B = (4, 2000, 0, 1290, 0, 0, 0xFFFFFFFFFFFFFFFF)
 CONFIG = '{"odr_hz":52,"leg":"left","device_name":"bett-1"}'
 EVENT_RECORD = unhexlify("a50215" + "0048ee000084f30000b80000002500000003d4000000" + "6afa8ed4")
 
@@ -61,10 +61,10 @@ EXAMPLES = {
 # The worked example of docs/protocol.md: READ night 3 at 0x1000, 29 bytes, seq 5, and
 # its DATA reply carrying one LM event record. Generated once by this module; the hex
 # is annotated byte by byte in the doc.
-READ_WIRE = unhexlify("008e8081858580838080808090808 09d809658812000".replace(" ", ""))
+READ_WIRE = unhexlify("008e8082858580838080808090808 09d804d7de05c00".replace(" ", ""))
 DATA_WIRE = unhexlify(
-    "00a98081052585808380808080908080258295 80c86e80800524738080388080 80a58080"
-    "80835480808 0ea7a0e5491d540fe00".replace(" ", "")
+    "00a98082052585808380808080908080258295 80c86e80800524738080388080 80a58080"
+    "80835480808 0ea7a0e5433620 91d00".replace(" ", "")
 )
 
 
@@ -113,8 +113,8 @@ def test_round_trip_every_message_through_frames():
 def test_header_layout():
     body = _body(p.ACK, 0xBEEF, (7, 1024))
     # version, type, seq LE, night id LE, offset LE
-    assert body == b"\x01\x06\xef\xbe\x07\x00\x00\x00\x00\x04\x00\x00"
-    assert p.decode_header(body) == (1, p.ACK, 0xBEEF)
+    assert body == b"\x02\x06\xef\xbe\x07\x00\x00\x00\x00\x04\x00\x00"
+    assert p.decode_header(body) == (2, p.ACK, 0xBEEF)
 
 
 def test_worked_example_hex():
@@ -143,7 +143,7 @@ def test_largest_messages_fit():
     data = bytes(range(256)) * 4
     body = _body(p.DATA, 1, (1, 0, data))
     assert len(body) == p.DATA_AT + p.MAX_READ <= MAX_BODY
-    nights = tuple((i, i, i, i, i, 1) for i in range(p.MAX_NIGHTS))
+    nights = tuple((i, i, i, i, i, 1, i) for i in range(p.MAX_NIGHTS))
     body = _body(p.LIST_NIGHTS_REPLY, 1, (200, 0, nights))
     assert len(body) <= MAX_BODY
     assert p.decode_body(body)[2][2] == nights
@@ -170,15 +170,15 @@ def test_error_message_cut_at_a_character():
 
 
 def test_decode_refuses_short_unknown_and_other_version():
-    _raises(p.E_BAD_REQUEST, b"\x01\x01\x00")
+    _raises(p.E_BAD_REQUEST, b"\x02\x01\x00")
     _raises(p.E_BAD_REQUEST, b"")
-    assert "0x3f" in _raises(p.E_BAD_REQUEST, b"\x01\x3f\x00\x00")
-    msg = _raises(p.E_VERSION, b"\x02\x01\x00\x00")
+    assert "0x3f" in _raises(p.E_BAD_REQUEST, b"\x02\x3f\x00\x00")
+    msg = _raises(p.E_VERSION, b"\x01\x01\x00\x00")
     assert "2" in msg and "1" in msg
     # ERROR keeps its layout across versions, so a mismatch can still be reported
-    err = bytearray(_body(p.ERROR, 3, (p.E_VERSION, p.HELLO, "device speaks 2")))
-    err[0] = 2
-    assert p.decode_body(err) == (p.ERROR, 3, (p.E_VERSION, p.HELLO, "device speaks 2"))
+    err = bytearray(_body(p.ERROR, 3, (p.E_VERSION, p.HELLO, "device speaks 1")))
+    err[0] = 1
+    assert p.decode_body(err) == (p.ERROR, 3, (p.E_VERSION, p.HELLO, "device speaks 1"))
 
 
 def test_decode_refuses_wrong_payload_lengths():
@@ -205,7 +205,7 @@ def test_decode_refuses_bad_variable_parts():
     bad = bytearray(hello)
     bad[names_at] = 33  # longer than MAX_NAME
     _raises(p.E_BAD_REQUEST, bad)
-    _raises(p.E_BAD_REQUEST, b"\x01\x88\x00\x00\xff\xfe")  # config text not UTF-8
+    _raises(p.E_BAD_REQUEST, b"\x02\x88\x00\x00\xff\xfe")  # config text not UTF-8
     nights = _body(p.LIST_NIGHTS_REPLY, 1, EXAMPLES[p.LIST_NIGHTS_REPLY])
     _raises(p.E_BAD_REQUEST, nights[:-1])
     _raises(p.E_BAD_REQUEST, nights[: p.HEADER_SIZE + 4])  # no count

@@ -16,6 +16,8 @@ HEADER = (
     -1500,
     1763780000000,
     b'{"rate_hz":52,"on_x16":64}',
+    0xFEDCBA9876543210,  # night UID
+    17,  # boot count
 )
 EVENT = (61000, 62340, 184, 37, 3, 212)
 EPOCH = (2, 1560, 4200, 37, -12, 980, -160)
@@ -194,7 +196,7 @@ def test_reader_stops_at_first_bad_record_with_offset_and_reason():
     _stops_at(head + _forged(99, b"abc") + buf[third:], third, "unknown type", 2)
     _stops_at(head + _forged(records.T_EVENT, bytes(20)), third, "bad length", 2)
     night = bytearray(_record_bytes()[0][4:-4])
-    night[0] = 2
+    night[0] = 3
     _stops_at(_forged(records.T_NIGHT, bytes(night)), 0, "unsupported version", 0)
     # a marker whose text length disagrees with the record length
     _stops_at(head + _forged(records.T_MARKER, bytes([0, 0, 0, 0, 1, 0, 0, 0, 0, 5])), third,
@@ -236,7 +238,7 @@ def test_decode_record_names_the_problem():
 
 def test_payload_sizes_match_the_documented_byte_tables():
     # Counted by hand from docs/night-log.md.
-    assert records.NIGHT_SIZE == 1 + 4 + 4 + 4 * 4 + 4 + 4 + 8  # 41
+    assert records.NIGHT_SIZE == 1 + 4 + 4 + 4 * 4 + 4 + 4 + 8 + 8 + 4  # 53
     assert records.EVENT_SIZE == 4 + 4 + 4 + 4 + 1 + 4  # 21
     assert records.EPOCH_SIZE == 4 * 4 + 3 * 2  # 22
     assert records.BATTERY_SIZE == 4 + 2 + 1
@@ -245,7 +247,24 @@ def test_payload_sizes_match_the_documented_byte_tables():
     assert records.RAW_SIZE == 4 + 2 + 1
     night = _record_bytes()[0]
     n_names = len("a1b2c3d4e5f6") + len("0.1.0") + len("devkitc-lsm6dsox") + len("lsm6dsox")
-    assert len(night) == 8 + 41 + 4 + n_names + 2 + len(HEADER[-1])
+    assert len(night) == 8 + 53 + 4 + n_names + 2 + len(HEADER[11])
+
+
+def test_version_1_header_still_reads_without_uid():
+    # Nights recorded before the UID existed: the 41-byte fixed part, built by hand.
+    import struct
+
+    config = b'{"rate_hz":52}'
+    payload = struct.pack("<BIIIIIIIiQ", 1, 7, 52000, 61, 1, 8750, 1, 99, -20, 1763780000000)
+    for name in (b"dev", b"0.1.0", b"brd", b"imu"):
+        payload += bytes((len(name),)) + name
+    payload += struct.pack("<H", len(config)) + config
+    rtype, got = records.decode_record(_forged(records.T_NIGHT, payload))
+    assert rtype == records.T_NIGHT
+    v = dict(zip(records.NIGHT_FIELDS, got))
+    assert (v["format_version"], v["night_id"], v["device_id"], v["imu"]) == (1, 7, "dev", "imu")
+    assert (v["anchor_dev_ms"], v["config_json"]) == (-20, config)
+    assert (v["night_uid"], v["boot_count"]) == (0, 0)
 
 
 def test_raw_rows_round_trip_with_and_without_gyro():

@@ -2,6 +2,8 @@
 #   make demo    simulate a night, analyse it, print the summary and the picture's path
 #   make test    the whole test suite (CPython + the MicroPython VM when Node.js is present)
 #   make bench   benchmarks; figures go into the README
+#   make faults  fault campaigns (resets, power cuts, bit flips, kills, fuzzing); counts go
+#                into the README
 #   make lint    ruff + pyright (host) + pyright against the ESP32 stubs (firmware)
 #   make flash   deploy firmware/ to a board with mpremote (PORT=..., default: a running
 #                `legsense sim`); MPY=1 precompiles with mpy-cross; FROZEN=1 for an image
@@ -19,7 +21,7 @@ FLASH_STAGE := build/flash
 MIP_DEPS ?= aioble
 PORT ?= $(shell $(BIN)/python -c 'from legsense.commands.sim import running_port; print(running_port() or "")' 2>/dev/null)
 
-.PHONY: all setup demo test bench lint format mpy-check clean flash flash-micropython
+.PHONY: all setup demo test bench faults lint format mpy-check clean flash flash-micropython
 
 all: test
 
@@ -47,7 +49,10 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all --group bench
+
+faults: setup
+	$(BIN)/python -m bench.run_all --group faults
 
 lint: setup
 	$(BIN)/ruff check .

@@ -119,3 +119,25 @@ def run(n: int = 24, hours: float = 2.0) -> dict:
             for r in results
         ],
     }
+
+
+def render(acc: dict) -> list[str]:
+    """The README lines for these figures (bench/run_all.py puts them in their block)."""
+    lines: list[str] = []
+    if acc:
+        lines += [
+            f"Detection over {acc['nights']} synthetic nights of {acc['hours_each']:g} h "
+            f"({acc['true_lms']} labelled LMs; rates 10-104 Hz, four IMU noise models, "
+            "accelerometer-only every fifth night; `bench/accuracy.py`):",
+            "",
+            "| figure | value | target |",
+            "|---|---|---|",
+            f"| LM sensitivity | {acc['sensitivity']:.3f} | |",
+            f"| LM positive predictive value | {acc['ppv']:.3f} | |",
+            f"| LM F1 (all nights pooled) | {acc['f1']:.3f} | >= 0.95 |",
+            f"| LM F1, worst night | {acc['f1_worst_night']:.3f} | |",
+            f"| mean abs PLM-index error | {acc['plmi_abs_error_mean']:.2f} /h | <= 1 /h |",
+            f"| max abs PLM-index error | {acc['plmi_abs_error_max']:.2f} /h | |",
+            "",
+        ]
+    return lines

@@ -118,6 +118,31 @@ def run(hours: float = 8.0) -> dict:
     }
 
 
+def render(ble: dict) -> list[str]:
+    """The README lines for these figures (bench/run_all.py puts them in their block)."""
+    lines: list[str] = []
+    if ble:
+        ev_ms = ble["rates"]["one_per_event_s"] * 1000
+        lines += [
+            f"BLE sync of a typical {ble['hours']:g} h night over a real ATT/GATT stack (Bumble "
+            "virtual controllers; `bench/ble_efficiency.py`); times are estimates at a stated "
+            f"notification rate (one per {ev_ms:g} ms, assumed for MicroPython) and at "
+            "NimBLE's published ceiling:",
+            "",
+            "| ATT MTU | payload / ATT bytes | notifications | requests | est. at 1 per "
+            f"{ev_ms:g} ms | est. at NimBLE ceiling |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in ble["by_mtu"]:
+            lines.append(
+                f"| {r['mtu']} | {r['payload_per_att_byte']:.1%} | {r['notifications']:,} "
+                f"| {r['requests']} | {r['est_s_one_per_event']:g} s "
+                f"| {r['est_s_nimble_ceiling']:g} s |"
+            )
+        lines.append("")
+    return lines
+
+
 if __name__ == "__main__":
     import json
 

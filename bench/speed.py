@@ -56,3 +56,23 @@ def detector_cost(seconds_of_data: float = 600.0, rate: int = 50) -> dict:
 def run() -> dict:
     with tempfile.TemporaryDirectory() as d:
         return {"analyze_8h_50hz": analyze_8h(Path(d)), "detector_cpython": detector_cost()}
+
+
+def render(sp: dict) -> list[str]:
+    """The README lines for these figures (bench/run_all.py puts them in their block)."""
+    lines: list[str] = []
+    if sp:
+        a = sp["analyze_8h_50hz"]
+        d = sp["detector_cpython"]["us_per_sample"]
+        lines += [
+            "| speed | value | target |",
+            "|---|---|---|",
+            f"| `legsense analyze`, 8 h at 50 Hz "
+            f"({a['samples']:,} samples, {a['trace_mb']} MB CSV) "
+            f"| {a['analyze_s']:.1f} s | <= 10 s |",
+            f"| detector on CPython, accel+gyro | {d['accel+gyro']:.2f} us/sample "
+            f"({1e6 / d['accel+gyro'] / 50 / 3600:.0f} h of 50 Hz data per second) | |",
+            f"| detector on CPython, accel only | {d['accel only']:.2f} us/sample | |",
+            "",
+        ]
+    return lines

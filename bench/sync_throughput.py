@@ -154,6 +154,31 @@ def run(hours: float = 8.0) -> dict:
     return out
 
 
+def render(sy: dict) -> list[str]:
+    """The README lines for these figures (bench/run_all.py puts them in their block)."""
+    lines: list[str] = []
+    if sy:
+        lines += [
+            f"Sync of a typical {sy['night_hours']:g} h night "
+            f"({sy['night_bytes']:,} bytes of night "
+            "log) over a pseudo-terminal paced like a UART (`bench/sync_throughput.py`; "
+            "handshake, set-time and list included):",
+            "",
+            "| baud | transfer | payload rate | whole sync vs baud/10 | streaming phase "
+            "| host CPU |",
+            "|---|---|---|---|---|---|",
+        ]
+        for baud in (115200, 921600):
+            b = sy[f"baud_{baud}"]
+            lines.append(
+                f"| {baud} | {b['transfer_s']:.2f} s | {b['bytes_per_s']:,} B/s "
+                f"| {b['efficiency']:.1%} | {b['streaming_efficiency']:.1%} (target >= 85 %) "
+                f"| {b['host_cpu_s_per_mb']:.2f} s/MB |"
+            )
+        lines.append("")
+    return lines
+
+
 if __name__ == "__main__":
     import json
 

@@ -533,6 +533,46 @@ def run() -> dict:
     }
 
 
+def render(vb: dict) -> list[str]:
+    """The README lines for these figures (bench/run_all.py puts them in their block)."""
+    lines: list[str] = []
+    if vb and "skipped" in vb:
+        lines += [f"MicroPython VM measurements skipped: {vb['skipped']}", ""]
+    elif vb:
+        d, app, hp, fl, ag = vb["detector"], vb["app"], vb["heap"], vb["flash"], vb["agreement"]
+        kb = 1024
+        lo, hi = vb["esp32"]["assumed_slowdown"]
+        lines += [
+            "On the real MicroPython 1.27 VM (WebAssembly under Node; `bench/virtual_board.py`):",
+            "",
+            "| figure | value |",
+            "|---|---|",
+            f"| detector on the VM | {d['vm_us_per_sample']:.1f} us/sample = "
+            f"{d['vm_ms_per_data_s']:.2f} ms per second of {d['rate_hz']:g} Hz data "
+            f"(CPython {d['cpython_us_per_sample']:.1f} us/sample) |",
+            f"| whole app on the VM while recording | {app['vm_cpu_ms_per_data_s']:.1f} ms CPU "
+            f"per second of data ({app['vm_cpu_ms_per_s_idle']:.1f} idle; includes Node and "
+            "the I2C bridge) |",
+            f"| ESP32 estimate (assumed {lo}-{hi}x slower than the VM, not measured) | "
+            f"detector {vb['esp32']['detector_duty'][0]:.1%}-{vb['esp32']['detector_duty'][1]:.1%}"
+            f" of the CPU |",
+            f"| heap while recording, runtime data of a night (b) | "
+            f"{hp['mpy']['runtime_b'] / kb:.1f} KB |",
+            f"| heap, garbage between collections (c) | {hp['mpy']['garbage_c_max'] / kb:.1f} KB |",
+            f"| heap, firmware bytecode from .py / .mpy (a) | {hp['py']['bytecode_a'] / kb:.0f} / "
+            f"{hp['mpy']['bytecode_a'] / kb:.0f} KB (a frozen image keeps it in flash) |",
+            f"| heap while recording, frozen image (estimate) | "
+            f"{hp['frozen_recording_peak_estimate'] / kb:.0f} KB peak (budget "
+            f"{hp['budget_bytes'] / kb:.0f} KB) |",
+            f"| flash per 8 h night, events | {fl['events_bytes'] / kb:.0f} KB |",
+            f"| flash per 8 h night, with raw samples | {fl['raw_bytes_per_night'] / 1e6:.1f} MB |",
+            f"| CPython vs MicroPython events, every trace | {ag['equal']} of {ag['traces']} "
+            "identical |",
+            "",
+        ]
+    return lines
+
+
 if __name__ == "__main__":
     t0 = time.perf_counter()
     result = run()

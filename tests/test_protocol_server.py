@@ -210,9 +210,10 @@ def test_malformed_requests_get_errors_with_their_sequence(host):
     )
     rtype, seq, got = host.raw(bytes((P.PROTOCOL_VERSION - 1, P.HELLO, 0x34, 0x12)))
     assert (rtype, seq, got[0], got[1]) == (P.ERROR, 0x1234, P.E_VERSION, P.HELLO)
-    rtype, seq, got = host.raw(bytes((P.PROTOCOL_VERSION, P.READ, 9, 0)) + b"\x01\x00")  # payload too short
+    head = bytes((P.PROTOCOL_VERSION, P.READ, 9, 0))
+    rtype, seq, got = host.raw(head + b"\x01\x00")  # payload too short
     assert (rtype, seq, got[0], got[1]) == (P.ERROR, 9, P.E_BAD_REQUEST, P.READ)
-    rtype, _, got = host.raw(bytes((P.PROTOCOL_VERSION, P.READ, 9, 0)) + bytes(8) + (1025).to_bytes(2, "little"))
+    rtype, _, got = host.raw(head + bytes(8) + (1025).to_bytes(2, "little"))
     assert rtype == P.ERROR and got[0] == P.E_BAD_REQUEST and "1025" in got[2]
     # a reply sent as a request
     assert (

@@ -99,7 +99,7 @@ def test_replay_messages_round_trip():
     n = P.encode_body(buf, P.REPLAY_BEGIN, 7, values)
     assert (
         bytes(buf[:n])
-        == bytes.fromhex("010d0700") + struct.pack("<IBBH", 26000, 1, 0, 0) + b"lsm6dsox"
+        == bytes.fromhex("020d0700") + struct.pack("<IBBH", 26000, 1, 0, 0) + b"lsm6dsox"
     )
     assert P.decode_body(buf[:n]) == (P.REPLAY_BEGIN, 7, values)
     samples = packed([(1, -1, 2, -2, 3, -3)] * 106)

@@ -208,7 +208,7 @@ def test_version_mismatch_and_unknown_type(link):
     client.send_raw(encode(bytes(body[:n])))
     rtype, seq, (code, request_type, message) = client.receive()
     assert (rtype, seq, code, request_type) == (P.ERROR, 30, P.E_VERSION, P.HELLO)
-    assert "speaks %d" % P.PROTOCOL_VERSION in message
+    assert f"speaks {P.PROTOCOL_VERSION}" in message
     body[0] = P.PROTOCOL_VERSION
     body[1] = 0x3E  # no such request
     client.send_raw(encode(bytes(body[:n])))

@@ -261,7 +261,10 @@ def test_version_1_header_still_reads_without_uid():
     payload += struct.pack("<H", len(config)) + config
     rtype, got = records.decode_record(_forged(records.T_NIGHT, payload))
     assert rtype == records.T_NIGHT
-    v = dict(zip(records.NIGHT_FIELDS, got))
+    v = {}
+    for i in range(len(got)):  # no zip(strict=) on MicroPython
+        v[records.NIGHT_FIELDS[i]] = got[i]
+    assert len(got) == len(records.NIGHT_FIELDS)
     assert (v["format_version"], v["night_id"], v["device_id"], v["imu"]) == (1, 7, "dev", "imu")
     assert (v["anchor_dev_ms"], v["config_json"]) == (-20, config)
     assert (v["night_uid"], v["boot_count"]) == (0, 0)

@@ -23,7 +23,7 @@ from legsense.trace import (
     write_trace,
 )
 
-SHARED = Path(__file__).parents[1].parent / "shared"
+SHARED = Path(__file__).parents[2].parent / "shared"
 RAW_TRACE = SHARED / "traces" / "emory-ankle-lsm9ds0-raw.txt"
 
 # Datasheet sensitivities, written out here on purpose (not imported from imu_scales):

@@ -11,7 +11,7 @@ import pytest
 from legsense.simulation import micropython_vm as mpvm
 from legsense_core.detector import DetectorConfig, LegMovementDetector
 
-PORTABLE = Path(__file__).parent / "portable"
+PORTABLE = Path(__file__).resolve().parents[1] / "portable"
 sys.path.insert(0, str(PORTABLE))
 import imu_synth  # type: ignore  # noqa: E402  (a portable helper, found via sys.path)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOARDS = ROOT / "firmware" / "boards"
 BOARD_PY = ROOT / "firmware" / "legsense_device" / "board.py"
 VM_MJS = ROOT / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"

@@ -11,6 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
+from app_harness import exact_rate_trace, night_records, of_type, replay_night
 from legsense.analysis import analyze_trace
 from legsense.errors import InputError
 from legsense.night import NightInfo
@@ -18,10 +19,9 @@ from legsense.night_decode import decode_night
 from legsense.raw_samples import raw_trace
 from legsense.trace import read_trace, to_counts, write_trace
 from legsense_core import records
-from test_app import exact_rate_trace, night_records, of_type, replay_night, root  # noqa: F401
 
 
-def test_raw_samples_round_trip_and_reproduce_the_device_events(root, tmp_path):  # noqa: F811
+def test_raw_samples_round_trip_and_reproduce_the_device_events(root, tmp_path):
     trace = exact_rate_trace(0.1, 52.0, "lsm6dsox", seed=3)
     events, _epochs, samples = replay_night(
         root, trace, "lsm6dsox", {"odr_hz": 52, "raw_samples": True}
@@ -51,7 +51,7 @@ def test_raw_samples_round_trip_and_reproduce_the_device_events(root, tmp_path):
     assert offline == [e[:5] for e in events]
 
 
-def test_raw_off_by_default(root):  # noqa: F811
+def test_raw_off_by_default(root):
     trace = exact_rate_trace(0.02, 52.0, "lsm6dsox", seed=4)
     replay_night(root, trace, "lsm6dsox", {"odr_hz": 52})
     assert of_type(night_records(root), records.T_RAW) == []

@@ -35,7 +35,7 @@ from legsense_core import records
 
 pytestmark = pytest.mark.hil
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 TRACES = REPO / "tests" / "traces"
 SHARED = REPO.parent / "shared" / "traces"

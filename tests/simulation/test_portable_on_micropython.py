@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from legsense.simulation import micropython_vm as mpvm
 
-PORTABLE = Path(__file__).parent / "portable"
+PORTABLE = Path(__file__).resolve().parents[1] / "portable"
 MODULES = sorted(PORTABLE.glob("test_*.py"))
 
 HEAP_BYTES = 8 * 1024 * 1024

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "hardware" / "power_budget.py"
 BUILDS = ("devkitc_lsm6dsox", "m5stickc_plus")
 

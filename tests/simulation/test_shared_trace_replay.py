@@ -16,7 +16,7 @@ import pytest
 from legsense.cli import main
 from legsense.trace import read_trace
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "traces"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
 TRACE = SHARED / "emory-ankle-lsm9ds0-raw.txt"
 
 pytestmark = [

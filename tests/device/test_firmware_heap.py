@@ -31,7 +31,7 @@ from legsense.trace import Trace
 
 pytestmark = pytest.mark.micropython
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIRMWARE = REPO / "firmware"
 PROBE = REPO / "bench" / "heap_probe_boot.py"
 LEGSENSE = [sys.executable, "-m", "legsense"]

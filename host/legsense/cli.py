@@ -28,6 +28,11 @@ COMMANDS = {
     "stop": "start_stop",
     "erase": "erase",
     "sim": "sim",
+    "diary": "diary",
+    "report": "report",
+    "export": "export",
+    "query": "query",
+    "reanalyze": "reanalyze",
 }
 
 EXIT_INTERRUPTED = 130

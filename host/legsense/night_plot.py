@@ -109,7 +109,7 @@ def plot_night(
     elif not isinstance(markers, MarkerList):
         markers = MarkerList(list(markers), known=True)
     if quality is None:
-        quality = _summary_beside(folder)
+        quality = quality_of(info) or _summary_beside(folder)
     short_s = _short_movements(movements, scoring, folder)
     axis = TimeAxis(
         _local_start(info, utc_offset),
@@ -165,6 +165,27 @@ def _summary_beside(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def quality_of(info: NightInfo) -> dict[str, Any]:
+    """The summary's quality keys (`resets`, `gaps`, `clock`) from what the night's info
+    carries, where the writer of the night knows them; {} when it says nothing."""
+    out: dict[str, Any] = {}
+    resets = getattr(info, "resets", None)
+    if isinstance(resets, int):
+        out["resets"] = resets
+    gaps = getattr(info, "gaps_s", None)
+    if gaps is not None:
+        durations = sorted((float(g[1]) for g in gaps), reverse=True)
+        out["gaps"] = {
+            "count": len(durations),
+            "total_s": sum(durations),
+            "longest": [{"duration_s": d} for d in durations[:5]],
+        }
+    clock = getattr(info, "clock", None)
+    if isinstance(clock, dict):
+        out["clock"] = clock
+    return out
 
 
 def _short_movements(movements: Movements | None, scoring: Scoring, folder: Path) -> np.ndarray:
@@ -677,9 +698,7 @@ def quality_lines(
     if isinstance(gaps, dict):
         count = gaps.get("count")
         total = gaps.get("total_s")
-        longest = gaps.get("longest_s")
-        if isinstance(longest, list):
-            longest = max((x for x in longest if isinstance(x, int | float)), default=None)
+        longest = longest_gap_s(gaps)
         text = f"gaps: {count if count is not None else '?'}"
         if isinstance(total, int | float):
             text += f", {total:.0f} s in all"
@@ -709,6 +728,19 @@ def quality_lines(
     return lines
 
 
+def longest_gap_s(gaps: dict[str, Any]) -> float | None:
+    """The longest gap (s) of a summary's `gaps` block, when it lists any."""
+    listed = gaps.get("longest")
+    if not isinstance(listed, list):
+        return None
+    values = [
+        float(g["duration_s"])
+        for g in listed
+        if isinstance(g, dict) and isinstance(g.get("duration_s"), int | float)
+    ]
+    return max(values, default=None)
+
+
 def clock_text(summary: dict[str, Any], info: NightInfo | None = None) -> str:
     """The night's clock status in a few words ("unknown" when the night does not say)."""
     clock = summary.get("clock")
@@ -725,6 +757,8 @@ def clock_text(summary: dict[str, Any], info: NightInfo | None = None) -> str:
         drift = clock.get("drift_ppm")
         if isinstance(drift, int | float):
             parts.append(f"drift {drift:.0f} ppm")
+        elif parts and clock.get("utc_known"):
+            parts.append("drift unknown")
         return ", ".join(parts) if parts else "unknown"
     recording = summary.get("recording") if isinstance(summary.get("recording"), dict) else {}
     drift = (info.extra if info is not None else {}).get("clock_drift_ppm") or (

@@ -468,9 +468,7 @@ def heatmap_figure(report: Report) -> Figure:
 def _colormap(name: str):
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("#E6E6E6")
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="#E6E6E6")
 
 
 def comparison_figure(report: Report) -> Figure:

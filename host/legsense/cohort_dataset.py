@@ -333,7 +333,7 @@ def _read_csv(path: Path, types: dict[str, str]):
                 strings_can_be_null=True,
             ),
         )
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
         raise InputError(f"unreadable: {exc}", path) from None
     return table
 

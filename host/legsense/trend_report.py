@@ -130,6 +130,8 @@ def _read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray] | Non
     try:
         table = pacsv.read_csv(
             path,
+            # Threads cost more than they bring on files of a few kB (3x slower).
+            read_options=pacsv.ReadOptions(use_threads=False),
             convert_options=pacsv.ConvertOptions(
                 include_columns=columns, column_types=dict.fromkeys(columns, pa.float64())
             ),
@@ -355,9 +357,12 @@ def trend_figure(report: Report) -> Figure:
     ax.set_ylabel("periodicity index")
     ax.set_title("Periodicity index (share of IMIs in periodic runs)", loc="left", fontsize=11)
     ax = axes[3]
-    width = 0.8
-    ax.bar(x, [r.recording_h for r in rows], width=width, color="#BBBBBB", label="recorded")
-    ax.bar(x, [r.analysed_h for r in rows], width=width * 0.5, color="#555555", label="with data")
+    # Bars as thick lines: one line per night draws in a fraction of the time of patches.
+    days = max(1, (last - first).days + 2)
+    width = max(0.6, 0.8 * 14 * 72 * 0.9 / days)  # points: 80 % of a day's width
+    ax.vlines(x, 0, [r.recording_h for r in rows], color="#BBBBBB", linewidth=width)
+    ax.vlines(x, 0, [r.analysed_h for r in rows], color="#555555", linewidth=width * 0.5)
+    ax.set_ylim(0, max(1.0, max(r.recording_h for r in rows) * 1.1))
     ax.set_ylabel("hours")
     ax.set_title(
         "Hours recorded (light) and with data (dark, what the indices divide by)",
@@ -366,7 +371,7 @@ def trend_figure(report: Report) -> Figure:
     )
     ax = axes[4]
     gap_min = np.array([r.gap_s / 60.0 for r in rows])
-    ax.bar(x, gap_min, width=width, color="#999999")
+    ax.vlines(x, 0, gap_min, color="#999999", linewidth=width)
     top = max(5.0, float(gap_min.max()) * 1.3)
     ax.set_ylim(0, top)
     for xi, r in zip(x, rows, strict=True):

@@ -7,8 +7,6 @@ import argparse
 import time
 from pathlib import Path
 
-from legsense.cohort_dataset import export
-from legsense.night_catalog import parse_utc_offset
 from legsense.progress import Progress
 
 
@@ -30,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
+    from legsense.cohort_dataset import export  # pyarrow: loaded only when needed
+    from legsense.night_catalog import parse_utc_offset
+
     zone = parse_utc_offset(args.utc_offset) if args.utc_offset else None
     t0 = time.perf_counter()
     result = export(

@@ -9,8 +9,6 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from legsense.cohort_dataset import query
-
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -41,6 +39,8 @@ def _cell(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from legsense.cohort_dataset import query  # duckdb: loaded only when needed
+
     names, rows = query(args.dataset, args.sql)
     out = sys.stdout
     if args.csv:

@@ -10,7 +10,6 @@ from pathlib import Path
 from legsense.commands.scoring_options import add_scoring_options, scoring_params_from_args
 from legsense.errors import InputError
 from legsense.progress import Progress
-from legsense.reanalysis import reanalyze
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -41,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
+    from legsense.reanalysis import reanalyze
+
     params = scoring_params_from_args(args)
     if args.workers < 0 or args.workers > 256:
         raise InputError(f"--workers must be 0-256, got {args.workers}")

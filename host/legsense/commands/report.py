@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from legsense.night_catalog import parse_utc_offset
 from legsense.progress import Progress
-from legsense.trend_report import parse_day, write_report
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -39,6 +37,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `legsense` loads every command's module to build its
+    # parser, and matplotlib would slow down every command's start.
+    from legsense.night_catalog import parse_utc_offset
+    from legsense.trend_report import parse_day, write_report
+
     first = parse_day(args.first, "--from") if args.first else None
     last = parse_day(args.last, "--to") if args.last else None
     if first and last and last < first:

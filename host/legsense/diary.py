@@ -9,7 +9,7 @@ also edit by hand:
     anna,2026-11-22,,massage,,,4,20 min calves
     anna,2026-11-23,,,,,7,bad evening
 
-- `person`: who (letters, digits, '.', '_', '-').
+- `person`: who: a name, or the device id of a synced night (no commas).
 - `date`: the evening the entry is about, YYYY-MM-DD (a night belongs to the evening it
   starts on: a night started at 00:30 on the 23rd is the night of the 22nd).
 - `end_date`: empty (that evening only), a later YYYY-MM-DD (inclusive), or `ongoing`
@@ -44,7 +44,7 @@ ONGOING = "ongoing"
 HEADER_NOTE = (
     "# legsense diary (see docs/weeks.md): one row per entry; lines starting with # are notes"
 )
-PERSON_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PERSON_RE = re.compile(r"^[^\x00-\x1f,]{1,64}$")  # a name or a device id; no comma
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -122,7 +122,7 @@ def make_entry(
     person = person.strip()
     if not PERSON_RE.match(person):
         raise InputError(
-            f"person must be letters, digits, '.', '_' or '-' (up to 64), got {person!r}",
+            f"person must be 1-64 characters without commas, got {person!r}",
             path,
             line,
         )

@@ -54,7 +54,7 @@ def test_date_ranges_are_inclusive():
         ("anna,2026-11-20,,iron,lots,,,", "value must be a number"),
         ("anna,2026-11-20,,iron,,,11,", "rating must be a whole number 0-10"),
         ("anna,2026-11-20,,,,,,just a note", "needs a tag or a rating"),
-        ("an na,2026-11-20,,iron,,,,", "person must be"),
+        (",2026-11-20,,iron,,,,", "person must be"),
         ("anna,2026-11-20,,two words,,,,", "tag must be one word"),
         ("anna,2026-11-20,,iron,,,,note,extra", "fields but the header has 8"),
     ],

@@ -185,7 +185,11 @@ def test_quality_says_unknown_when_the_night_does_not_say():
     assert "markers: unknown (no markers.csv)" in lines
     summary = {
         "resets": 2,
-        "gaps": {"count": 3, "total_s": 95.0, "longest_s": [60.0, 30.0]},
+        "gaps": {
+            "count": 3,
+            "total_s": 95.0,
+            "longest": [{"start_s": 10.0, "duration_s": 60.0}, {"duration_s": 30.0}],
+        },
         "clock": {"utc_known": True, "steps": 1, "drift_ppm": 12.4},
     }
     marks = MarkerList([Marker(100.0, "button"), Marker(50.0, "resumed after reset")], True)

@@ -541,10 +541,11 @@ def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
     return "unknown" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def _td(value: Any, text: str, key: str) -> str:
+def _td(value: Any, text: str, key: str, cls: str = "num") -> str:
     raw = "" if value is None else repr(value) if isinstance(value, float) else str(value)
     return (
-        f'<td class="num" data-key="{key}" data-value="{html.escape(raw)}">{html.escape(text)}</td>'
+        f'<td class="{cls}" data-key="{key}" data-value="{html.escape(raw)}">'
+        f"{html.escape(text)}</td>"
     )
 
 
@@ -703,7 +704,7 @@ def _nights_table(rows: list[NightRow], page: Path) -> list[str]:
             else f"{r.gap_count} ({r.gap_s / 60:.0f} min)"
         )
         pi = s.get("periodicity_index")
-        plm_cls = ' class="high"' if r.plm_index > CLINICAL_PLMI_PER_H else ""
+        plm_cls = "num high" if r.plm_index > CLINICAL_PLMI_PER_H else "num"
         picture = r.ref.folder / "night.png"
         pic = (
             f'<a href="{esc(_href(picture, page_dir))}">night.png</a>'
@@ -716,9 +717,7 @@ def _nights_table(rows: list[NightRow], page: Path) -> list[str]:
             + _td(s["recording_hours"], f"{s['recording_hours']:.2f}", "recording_hours")
             + _td(s["analysed_hours"], f"{s['analysed_hours']:.2f}", "analysed_hours")
             + _td(s["lm_index"], f"{s['lm_index']:.1f}", "lm_index")
-            + _td(s["plm_index"], f"{s['plm_index']:.1f}", "plm_index").replace(
-                "<td ", f"<td{plm_cls} ", 1
-            )
+            + _td(s["plm_index"], f"{s['plm_index']:.1f}", "plm_index", plm_cls)
             + _td(pi, "–" if pi is None else f"{pi:.2f}", "periodicity_index")
             + f"<td>{esc(gaps)}</td>"
             + f"<td>{esc('unknown' if r.resets is None else str(r.resets))}</td>"

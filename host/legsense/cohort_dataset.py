@@ -237,7 +237,7 @@ def night_record(ref: NightRef, key: str) -> dict[str, Any]:
     """The nights-table row of one night, from its summary.json (numbers unchanged)."""
     s = ref.summary
     rec = ref.recording
-    params = s.get("params") if isinstance(s.get("params"), dict) else {}
+    params: dict[str, Any] = s["params"] if isinstance(s.get("params"), dict) else {}
     gaps = s.get("gaps") if isinstance(s.get("gaps"), dict) else None
     clock = s.get("clock") if isinstance(s.get("clock"), dict) else None
     resets = s.get("resets")
@@ -355,14 +355,16 @@ def _with_columns(table, schema, constants: dict[str, Any]):
 
 def _utc_from(ref: NightRef, seconds):
     """UTC timestamps (ms) of seconds from the night's start; nulls when unknown."""
-    pa = _pa()
-    import pyarrow.compute as pc
+    import numpy as np
 
+    pa = _pa()
+    kind = pa.timestamp("ms", tz="UTC")
     if ref.start_utc is None:
-        return pa.nulls(len(seconds), type=pa.timestamp("ms", tz="UTC"))
-    start_ms = int(ref.start_utc.timestamp() * 1000)
-    ms = pc.add(pc.round(pc.multiply(seconds, 1000.0)), float(start_ms))
-    return pc.cast(pc.cast(ms, pa.int64()), pa.timestamp("ms", tz="UTC"))
+        return pa.nulls(len(seconds), type=kind)
+    start_ms = round(ref.start_utc.timestamp() * 1000)
+    s = seconds.to_numpy(zero_copy_only=False).astype(float)
+    ms = np.round(np.nan_to_num(s) * 1000.0).astype(np.int64) + start_ms
+    return pa.array(ms, type=pa.int64(), mask=np.isnan(s)).cast(kind)
 
 
 def night_tables(ref: NightRef, key: str) -> dict[str, Any]:

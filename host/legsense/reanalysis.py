@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from legsense import __version__
 from legsense.diary import atomic_write_text
@@ -166,7 +166,7 @@ def _client(workers: int, scheduler: str | None):
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=cast(str, None),  # None: no dashboard (the stub says str only)
         silence_logs=logging.ERROR,
     )
     return Client(cluster), f"local cluster, {workers} worker process(es)"

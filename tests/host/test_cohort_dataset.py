@@ -48,6 +48,10 @@ def test_export_reads_unchanged_in_pandas_pyarrow_and_duckdb(data, tmp_path, cap
         assert json.loads(row.scoring_params) == s["params"]
         assert str(row.night_date) == row.night.split("/")[1]
     events = pads.dataset(ds / "events", partitioning="hive").to_table().to_pandas()
+    key, s = next(iter(sorted(expected.items())))
+    start = pd.Timestamp(s["recording"]["start_utc"])
+    mine = events[events.night == key]
+    assert (mine.onset_utc - start).dt.total_seconds().round(3).tolist() == mine.onset_s.tolist()
     for key, s in expected.items():
         mine = events[events.night == key]
         assert len(mine) == s["movement_count"]  # one row per detected movement

@@ -514,8 +514,7 @@ def export(
     ).hexdigest()
     old_diary = old.get("diary", {})
     if old_diary.get("digest") != diary_digest:
-        for key in old_diary.get("partitions", []):
-            person, month = key.split("/", 1)
+        for person, month in old_diary.get("partitions", []):
             if (person, month) not in diary_groups:
                 _remove_partition(dataset, "diary", person, month)
         for (person, month), group in sorted(diary_groups.items()):
@@ -529,7 +528,7 @@ def export(
         "exported_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": str(root.resolve()),
         "groups": new_groups,
-        "diary": {"digest": diary_digest, "partitions": [f"{p}/{m}" for p, m in diary_groups]},
+        "diary": {"digest": diary_digest, "partitions": [[p, m] for p, m in diary_groups]},
     }
     dataset.mkdir(parents=True, exist_ok=True)
     atomic_write_text(dataset / MANIFEST, json.dumps(manifest, indent=1) + "\n")
@@ -558,7 +557,6 @@ def connect(dataset: Path):
     if not (dataset / MANIFEST).exists():
         raise InputError(f"not a legsense dataset (no {MANIFEST}; make one with export)", dataset)
     con = duckdb.connect(":memory:")
-    sch = schemas()
     for table in TABLES:
         files = list((dataset / table).glob("person=*/month=*/part-0.parquet"))
         if files:

@@ -787,7 +787,7 @@ def write_report(
     out = Path(out)
     if out.exists() and out.is_dir():
         raise InputError("is a folder; give the report's file name (report.html)", out)
-    if not out.parent.exists() if str(out.parent) else False:
+    if not out.parent.exists():
         raise InputError("the folder for the report does not exist", out.parent)
     report = build_report(root, person, first, last, zone, diary, progress)
     figures = {

@@ -566,7 +566,9 @@ def connect(dataset: Path):
                 "hive_partitioning = true, hive_types = {'person': VARCHAR, 'month': VARCHAR})"
             )
         else:  # an empty table with the right columns
-            cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in sch[table])
+            cols = ", ".join(  # pyarrow is loaded only here: it is slow to load
+                f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in schemas()[table]
+            )
             con.execute(
                 f"CREATE VIEW {table} AS SELECT NULL::VARCHAR AS person, NULL::VARCHAR AS month, "
                 f"{cols} WHERE false"

@@ -131,3 +131,14 @@ def test_export_refuses_a_folder_that_is_not_a_dataset(data, tmp_path, capsys):
     assert "not a legsense dataset" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "ds"), "-q"]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_table_with_no_rows_still_answers(data, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(data, root)
+    (root / "diary.csv").unlink()
+    export(root, tmp_path / "ds")
+    assert query(tmp_path / "ds", "SELECT count(*), count(tag) FROM diary") == (
+        ["count_star()", "count(tag)"],
+        [(0, 0)],
+    )

@@ -488,16 +488,24 @@ def export(
         else:
             todo.append((person, month, refs))
     total_nights = sum(len(r) for _, _, r in todo)
+    unreadable = list(catalog.unreadable)
     done = 0
     for person, month, refs in todo:
         parts: dict[str, list] = {"nights": [], "events": [], "epochs": []}
         for ref in refs:
-            for name, table in night_tables(ref, ref.key(root)).items():
+            try:
+                tables = night_tables(ref, ref.key(root))
+            except InputError as exc:  # listed, like a night whose summary is unreadable
+                unreadable.append((ref.folder, str(exc)))
+                tables = {}
+            for name, table in tables.items():
                 parts[name].append(table)
             done += 1
             if progress is not None:
                 progress(done, total_nights)
         for name, tables in parts.items():
+            if not tables:  # every night of the partition unreadable: an empty table
+                tables = [schemas()[name].empty_table()]
             _write_parquet(
                 pa.concat_tables(tables),
                 partition_dir(dataset, name, person, month) / "part-0.parquet",
@@ -529,6 +537,7 @@ def export(
         "source": str(root.resolve()),
         "groups": new_groups,
         "diary": {"digest": diary_digest, "partitions": [[p, m] for p, m in diary_groups]},
+        "unreadable": [[str(f), why] for f, why in unreadable],
     }
     dataset.mkdir(parents=True, exist_ok=True)
     atomic_write_text(dataset / MANIFEST, json.dumps(manifest, indent=1) + "\n")
@@ -539,7 +548,7 @@ def export(
         partitions_written=written,
         partitions_unchanged=unchanged,
         partitions_removed=removed,
-        unreadable=catalog.unreadable,
+        unreadable=unreadable,
         dataset=dataset,
     )
 

@@ -142,3 +142,14 @@ def test_a_table_with_no_rows_still_answers(data, tmp_path):
         ["count_star()", "count(tag)"],
         [(0, 0)],
     )
+
+
+def test_an_unreadable_night_is_listed_and_the_rest_exported(data, tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(data, root)
+    (root / "p001" / "2026-01-06" / "events.csv").write_bytes(b"onset_s,lm\n\xff\xfe,1\n")
+    (root / "p002" / "2026-01-08" / "summary.json").write_text("{")
+    assert main(["export", str(root), "--out", str(tmp_path / "ds")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("not read:") == 2 and "events.csv" in out and "not JSON" in out
+    assert query(tmp_path / "ds", "SELECT count(*) FROM nights")[1] == [(8,)]

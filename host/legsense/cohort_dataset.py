@@ -54,108 +54,130 @@ def _pa():
     return pa
 
 
-def schemas() -> dict[str, Any]:
-    """The Arrow schema of each table (person and month come from the partition path)."""
-    pa = _pa()
-    ts = pa.timestamp("ms", tz="UTC")
+def table_columns() -> dict[str, list[tuple[str, str]]]:
+    """Each table's columns and their kinds (person and month come from the partition
+    path). Plain names, so a query need not load pyarrow to know them."""
     common = [
-        ("legsense_version", pa.string()),
-        ("export_version", pa.string()),
-        ("scoring_params", pa.string()),
-        ("detector", pa.string()),
+        ("legsense_version", "string"),
+        ("export_version", "string"),
+        ("scoring_params", "string"),
+        ("detector", "string"),
     ]
     return {
-        "nights": pa.schema(
-            [
-                ("night", pa.string()),
-                ("night_date", pa.date32()),
-                ("start_utc", ts),
-                ("utc_offset_min", pa.int32()),
-                ("device_id", pa.string()),
-                ("night_uid", pa.string()),
-                ("leg", pa.string()),
-                ("source", pa.string()),
-                ("folder", pa.string()),
-                ("recording_h", pa.float64()),
-                ("analysed_h", pa.float64()),
-                ("movement_count", pa.int32()),
-                ("lm_count", pa.int32()),
-                ("clm_count", pa.int32()),
-                ("plm_count", pa.int32()),
-                ("plm_series_count", pa.int32()),
-                ("bilateral_lm_count", pa.int32()),
-                ("lm_index", pa.float64()),
-                ("clm_index", pa.float64()),
-                ("plm_index", pa.float64()),
-                ("periodicity_index", pa.float64()),
-                ("mean_lm_duration_s", pa.float64()),
-                ("mean_plm_duration_s", pa.float64()),
-                ("median_plm_imi_s", pa.float64()),
-                ("gap_count", pa.int32()),
-                ("gap_min", pa.float64()),
-                ("resets", pa.int32()),
-                ("clock_utc_known", pa.bool_()),
-                ("clock_drift_ppm", pa.float64()),
-                ("button_presses", pa.int32()),
-                ("rules", pa.string()),
-                ("index_basis", pa.string()),
-                ("min_lm_s", pa.float64()),
-                ("max_lm_s", pa.float64()),
-                ("min_imi_s", pa.float64()),
-                ("max_imi_s", pa.float64()),
-                ("min_series", pa.int32()),
-                *common,
-            ]
-        ),
-        "events": pa.schema(
-            [
-                ("night", pa.string()),
-                ("night_date", pa.date32()),
-                ("onset_s", pa.float64()),
-                ("offset_s", pa.float64()),
-                ("duration_s", pa.float64()),
-                ("lm", pa.int8()),
-                ("candidate", pa.int8()),
-                ("plm", pa.int8()),
-                ("series", pa.int32()),
-                ("imi_s", pa.float64()),
-                ("leg", pa.string()),
-                ("peak_mg", pa.int32()),
-                ("peak_dps", pa.int32()),
-                ("channels", pa.int8()),
-                ("onset_utc", ts),
-                *common,
-            ]
-        ),
-        "epochs": pa.schema(
-            [
-                ("night", pa.string()),
-                ("night_date", pa.date32()),
-                ("start_s", pa.float64()),
-                ("start_utc", ts),
-                ("n_samples", pa.int32()),
-                ("active_s", pa.float64()),
-                ("activity_mg_s", pa.int64()),
-                ("posture_x_mg", pa.int32()),
-                ("posture_y_mg", pa.int32()),
-                ("posture_z_mg", pa.int32()),
-                *common,
-            ]
-        ),
-        "diary": pa.schema(
-            [
-                ("entry_date", pa.date32()),
-                ("end_date", pa.date32()),
-                ("ongoing", pa.bool_()),
-                ("tag", pa.string()),
-                ("value", pa.float64()),
-                ("unit", pa.string()),
-                ("rating", pa.int8()),
-                ("note", pa.string()),
-                ("line", pa.int32()),
-                ("export_version", pa.string()),
-            ]
-        ),
+        "nights": [
+            ("night", "string"),
+            ("night_date", "date32"),
+            ("start_utc", "timestamp"),
+            ("utc_offset_min", "int32"),
+            ("device_id", "string"),
+            ("night_uid", "string"),
+            ("leg", "string"),
+            ("source", "string"),
+            ("folder", "string"),
+            ("recording_h", "float64"),
+            ("analysed_h", "float64"),
+            ("movement_count", "int32"),
+            ("lm_count", "int32"),
+            ("clm_count", "int32"),
+            ("plm_count", "int32"),
+            ("plm_series_count", "int32"),
+            ("bilateral_lm_count", "int32"),
+            ("lm_index", "float64"),
+            ("clm_index", "float64"),
+            ("plm_index", "float64"),
+            ("periodicity_index", "float64"),
+            ("mean_lm_duration_s", "float64"),
+            ("mean_plm_duration_s", "float64"),
+            ("median_plm_imi_s", "float64"),
+            ("gap_count", "int32"),
+            ("gap_min", "float64"),
+            ("resets", "int32"),
+            ("clock_utc_known", "bool"),
+            ("clock_drift_ppm", "float64"),
+            ("button_presses", "int32"),
+            ("rules", "string"),
+            ("index_basis", "string"),
+            ("min_lm_s", "float64"),
+            ("max_lm_s", "float64"),
+            ("min_imi_s", "float64"),
+            ("max_imi_s", "float64"),
+            ("min_series", "int32"),
+            *common,
+        ],
+        "events": [
+            ("night", "string"),
+            ("night_date", "date32"),
+            ("onset_s", "float64"),
+            ("offset_s", "float64"),
+            ("duration_s", "float64"),
+            ("lm", "int8"),
+            ("candidate", "int8"),
+            ("plm", "int8"),
+            ("series", "int32"),
+            ("imi_s", "float64"),
+            ("leg", "string"),
+            ("peak_mg", "int32"),
+            ("peak_dps", "int32"),
+            ("channels", "int8"),
+            ("onset_utc", "timestamp"),
+            *common,
+        ],
+        "epochs": [
+            ("night", "string"),
+            ("night_date", "date32"),
+            ("start_s", "float64"),
+            ("start_utc", "timestamp"),
+            ("n_samples", "int32"),
+            ("active_s", "float64"),
+            ("activity_mg_s", "int64"),
+            ("posture_x_mg", "int32"),
+            ("posture_y_mg", "int32"),
+            ("posture_z_mg", "int32"),
+            *common,
+        ],
+        "diary": [
+            ("entry_date", "date32"),
+            ("end_date", "date32"),
+            ("ongoing", "bool"),
+            ("tag", "string"),
+            ("value", "float64"),
+            ("unit", "string"),
+            ("rating", "int8"),
+            ("note", "string"),
+            ("line", "int32"),
+            ("export_version", "string"),
+        ],
+    }
+
+
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "date32": "DATE",
+    "timestamp": "TIMESTAMPTZ",
+    "float64": "DOUBLE",
+    "int8": "TINYINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "bool": "BOOLEAN",
+}
+
+
+def schemas() -> dict[str, Any]:
+    """The Arrow schema of each table."""
+    pa = _pa()
+    kinds = {
+        "string": pa.string(),
+        "date32": pa.date32(),
+        "timestamp": pa.timestamp("ms", tz="UTC"),
+        "float64": pa.float64(),
+        "int8": pa.int8(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "bool": pa.bool_(),
+    }
+    return {
+        table: pa.schema([(name, kinds[kind]) for name, kind in columns])
+        for table, columns in table_columns().items()
     }
 
 
@@ -567,37 +589,22 @@ def connect(dataset: Path):
         raise InputError(f"not a legsense dataset (no {MANIFEST}; make one with export)", dataset)
     con = duckdb.connect(":memory:")
     for table in TABLES:
-        files = list((dataset / table).glob("person=*/month=*/part-0.parquet"))
-        if files:
+        if next((dataset / table).glob("person=*/month=*/part-0.parquet"), None) is not None:
             pattern = str(dataset / table / "*" / "*" / "part-0.parquet").replace("'", "''")
             con.execute(
                 f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', "
                 "hive_partitioning = true, hive_types = {'person': VARCHAR, 'month': VARCHAR})"
             )
         else:  # an empty table with the right columns
-            cols = ", ".join(  # pyarrow is loaded only here: it is slow to load
-                f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in schemas()[table]
+            cols = ", ".join(
+                f"CAST(NULL AS {DUCKDB_TYPES[kind]}) AS {name}"
+                for name, kind in table_columns()[table]
             )
             con.execute(
                 f"CREATE VIEW {table} AS SELECT NULL::VARCHAR AS person, NULL::VARCHAR AS month, "
                 f"{cols} WHERE false"
             )
     return con
-
-
-def _duck_type(arrow_type) -> str:
-    pa = _pa()
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMPTZ"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pa.types.is_integer(arrow_type):
-        return "BIGINT"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    return "VARCHAR"
 
 
 def query(dataset: Path, sql: str) -> tuple[list[str], list[tuple]]:

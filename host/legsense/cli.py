@@ -28,6 +28,11 @@ COMMANDS = {
     "stop": "start_stop",
     "erase": "erase",
     "sim": "sim",
+    "diary": "diary",
+    "report": "report",
+    "export": "export",
+    "query": "query",
+    "reanalyze": "reanalyze",
 }
 
 EXIT_INTERRUPTED = 130
@@ -41,12 +46,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `only` that one (so a command starts without
+    importing what the others need: numpy, matplotlib, pyarrow...)."""
     parser = _Parser(prog="legsense", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"legsense {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, module in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         mod = importlib.import_module(f"legsense.commands.{module}")
         p = mod.add_parser(sub, name)
         p.set_defaults(_run=mod.run)
@@ -54,8 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
+    args = parser.parse_args(words)
     try:
         return int(args._run(args) or 0)
     except InputError as exc:

@@ -28,6 +28,7 @@ COMMANDS = {
     "stop": "start_stop",
     "erase": "erase",
     "sim": "sim",
+    "validate": "validate",
 }
 
 EXIT_INTERRUPTED = 130

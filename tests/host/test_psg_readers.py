@@ -41,6 +41,9 @@ def test_event_kinds_and_legs():
     assert p.kind("DESAT") == "desaturation" and p.kind("SNORE") == "other"
     assert p.leg("Left Leg") == "left" and p.leg("EMG-RAT") == "right" and p.leg("LAT") == "left"
     assert p.leg("Tib-L") == "left" and p.leg("", "LM right") == "right"
+    # RemLogic's tibialis channels
+    assert p.leg("EMG.Tibialis-Leg.Left") == "left" and p.leg("EMG.Tibialis-Leg.Right") == "right"
+    assert p.kind("AROUSAL-LM") == "arousal"  # an arousal scored on a leg channel
     assert p.leg("Legs") == "" and p.leg("Left-Right") == ""
 
 
@@ -110,7 +113,7 @@ def test_remlogic_without_a_date_keeps_times_of_day(tmp_path):
     path.write_text(text)
     r = read_psg(path)
     assert not r.date_known and r.start.time() == dt.time(22, 0)
-    assert r.describe()["clock"].endswith("date unknown")
+    assert r.describe()["clock"].endswith("(the file gave none)")
 
 
 def test_edf_annotations(tmp_path):
@@ -195,4 +198,5 @@ def test_patient_fields_never_reach_the_output(tmp_path, capsys):
     out = capsys.readouterr().out
     for text in [out] + [f.read_text() for f in (tmp_path / "o").glob("*.*") if f.suffix != ".png"]:
         assert PATIENT_ID not in text and PATIENT_NAME not in text
+        assert "2026-03-01" not in text  # nor the date of the recording
     assert "sha256" in out

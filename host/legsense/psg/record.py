@@ -69,12 +69,14 @@ class PsgRecord:
         return {str(x) for x in self.movements.leg}
 
     def describe(self) -> dict[str, object]:
-        """What was read, for summary.json: no header field, no file name."""
+        """What was read, for summary.json: no header field, no file name, and no date
+        (a date of care identifies a patient too): the start as a time of day."""
         return {
             "format": self.format,
             "sha256": self.sha256,
-            "start": self.start.isoformat() if self.date_known else self.start.time().isoformat(),
-            "clock": "PSG local wall-clock time" + ("" if self.date_known else ", date unknown"),
+            "start_time": self.start.time().isoformat(),
+            "clock": "PSG local wall-clock time; date withheld"
+            + ("" if self.date_known else " (the file gave none)"),
             "rows_used": dict(self.counts),
             "rows_skipped": dict(self.skipped),
             "rows_skipped_lines": {k: list(v) for k, v in self.skipped_lines.items()},

@@ -33,6 +33,7 @@ COMMANDS = {
     "export": "export",
     "query": "query",
     "reanalyze": "reanalyze",
+    "validate": "validate",
 }
 
 EXIT_INTERRUPTED = 130

@@ -92,7 +92,7 @@ def test_log_round_trip_and_night_list(tmp_path: Path) -> None:
     assert types_and_payloads(recs) == want
     # start from the latest anchor (device 160000 ms = UTC0 + 159990), end at 190000 ms
     start = UTC0 + 159990 - 160000
-    assert log.nights() == [(1, start, start + 190000, path.stat().st_size, 0, True)]
+    assert log.nights() == [(1, start, start + 190000, path.stat().st_size, 0, True, 0)]
     assert log.status == STATUS_IDLE
     # a reboot sees the same list and changes nothing
     before = path.read_bytes()
@@ -371,7 +371,7 @@ def test_flash_full_stops_recording_and_keeps_unsynced_nights(tmp_path: Path) ->
     # the status survives a reboot
     assert new_log(tmp_path, reserve=8 * 1024, space=space).status == STATUS_FULL
     # once the host has synced both nights, starting frees them and records again
-    for nid, _, _, size, _, closed in log.nights():
+    for nid, _, _, size, _, closed, _uid in log.nights():
         assert closed
         log.acknowledge(nid, size)
     assert log.start_night(**HEADER) == 3

@@ -216,6 +216,12 @@ class VirtualBoard:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signum)
 
+    @property
+    def pid(self) -> int | None:
+        """The VM process's id (None between boots)."""
+        proc = self._proc
+        return proc.pid if proc is not None else None
+
     def world_ms(self) -> float:
         """Simulated time since the board was first powered, in ms (as the VM last said)."""
         return self._world

@@ -339,7 +339,13 @@ class NightLog:
                         r = records.ERR_TYPE  # a night starts with its header
                         break
                     closed = False
-                    if rtype != records.T_EPOCH:  # epochs carry no device time
+                    if rtype == records.T_RAW:
+                        # only its time: decoding would copy up to 1 KB of samples (the
+                        # MicroPython VM collects garbage only after boot returns)
+                        t = struct.unpack_from("<I", window, off + records.HEAD_SIZE)[0]
+                        if t > info[_LAST_T]:
+                            info[_LAST_T] = t
+                    elif rtype != records.T_EPOCH:  # epochs carry no device time
                         p = off + records.HEAD_SIZE
                         pl = records.decode_payload(rtype, mv, p, off + r - 4)
                         if isinstance(pl, int):

@@ -63,6 +63,7 @@ const EXIT_SOFT_FRIENDLY = 12;
 const LIB = "/simlib";
 const BLOCK = 4096;
 const REPORT_MS = 25; // real ms between time notices to the host
+const IDLE_TICK_MS = 50; // real ms between clock updates while nothing is scheduled
 
 function fail(message) {
   process.stderr.write(`board_runner: ${message}\n`);
@@ -315,12 +316,21 @@ function rearm() {
   }
   realTimer = null;
   const due = nextDue();
-  if (due === Infinity) return;
+  if (due === Infinity) {
+    // Nothing scheduled (the REPL, a stopped app): the board's clock still runs.
+    realTimer = { immediate: false, handle: setTimeout(idle, IDLE_TICK_MS) };
+    return;
+  }
   const wait = (due - simNow) / speed;
   realTimer =
     wait > 0
       ? { immediate: false, handle: setTimeout(fire, wait) }
       : { immediate: true, handle: setImmediate(fire) };
+}
+function idle() {
+  realTimer = null;
+  enter();
+  leave();
 }
 function fire() {
   realTimer = null;

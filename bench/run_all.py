@@ -35,6 +35,18 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
     "sync": ("bench", "bench.sync_throughput", "a typical night over a paced pty", {}),
     "ble": ("bench", "bench.ble_efficiency", "protocol efficiency over a Bumble link", {}),
     "virtual_board": ("bench", "bench.virtual_board", "detector, app, heap, flash on the VM", {}),
+    "faults_device_resets": (
+        "faults",
+        "bench.faults_device_resets",
+        "resets of each kind at random moments of recorded nights (CPython board, VM sample)",
+        {},
+    ),
+    "faults_device_flash": (
+        "faults",
+        "bench.faults_device_flash",
+        "power cuts and bit flips in night logs, re-flashing",
+        {},
+    ),
 }
 GROUPS = ("bench", "faults")
 

@@ -247,7 +247,14 @@ class App:
                 self.errors.append("reset loop: " + why)
             return
         rtc = self.rtc
-        log.resume_night(night_id, rtc.log, rtc.log_base)
+        try:
+            log.resume_night(night_id, rtc.log, rtc.log_base)
+        except (ValueError, OSError) as e:  # cannot append to it: close it as it is
+            log.close_open(night_id, records.M_RECOVERED, "cannot resume")
+            resume.clear_state(path)
+            self._set_token(0)
+            self.resume_report = "night %d could not resume: %s" % (night_id, e)
+            return
         gap = night_ms - rtc.covered if rtc.covered <= night_ms else 0
         log.append_marker(night_ms, records.M_RESUMED, gap, self.reset_cause)
         state["resets"] = resets
@@ -434,7 +441,10 @@ class App:
         rtc = self.rtc  # the anchor on the RTC: UTC survives a reset
         rtc.wall_utc = utc_ms
         rtc.wall_rtc = hal.rtc_ms()
-        self._write_rtc(self.log.pending()[1] if self.log is not None else None)
+        if rtc.token:
+            self._mirror(t, force=True)  # with the log's buffer, as after a batch
+        else:
+            self._write_rtc()
         clock = self.night_clock
         if self.session.state == RECORDING and clock is not None and self.log is not None:
             self.log.append_anchor(clock.now(t), utc_ms)
@@ -675,7 +685,7 @@ class App:
         if self._state is None:
             return
         self.rtc.note = why
-        self._write_rtc(self.log.pending()[1] if self.log is not None else None)
+        self._mirror(hal.ticks_ms(), force=True)
         hal.reset()
 
     async def _link(self):

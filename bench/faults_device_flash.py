@@ -27,11 +27,12 @@ import tempfile
 import time
 from binascii import crc32
 from pathlib import Path
+from typing import Any
 
 from legsense_core import records
 from legsense_device.night_log import NightLog
 
-HEADER = dict(
+HEADER: dict[str, Any] = dict(
     device_id="240ac4a1b2c3",
     firmware="0.1.0",
     board="virtual",
@@ -61,7 +62,9 @@ def _night_writes(rng: random.Random, hours: float = 8.0) -> tuple[bytes, list[i
         while t < hours * 3600_000:
             t += 60_000  # one minute: two epochs, some movements, a flush
             for _ in range(2):
-                log.append_epoch((epoch, 1560, rng.randrange(3000), rng.randrange(900), -20, 990, 15))
+                log.append_epoch(
+                    (epoch, 1560, rng.randrange(3000), rng.randrange(900), -20, 990, 15)
+                )
                 epoch += 1
             for _ in range(rng.randrange(0, 4)):
                 onset = t - rng.randrange(60_000)

@@ -22,6 +22,7 @@ exactly. Per kind it reports:
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import shutil
@@ -30,6 +31,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from legsense.analysis import detect, detector_config_for
@@ -67,8 +69,8 @@ def check_night(data: bytes) -> dict:
     """Stretches of one night log (split at each resume), each stretch's events against
     the detector on the stretch's raw samples. Returns the figures."""
     reader = records.iter_records(data)
-    recs = [(t, p) for _o, t, p in reader]
-    header = dict(zip(records.NIGHT_FIELDS, recs[0][1], strict=True))
+    recs: list[tuple[int, Any]] = [(t, p) for _o, t, p in reader]
+    header: dict[str, Any] = dict(zip(records.NIGHT_FIELDS, recs[0][1], strict=True))
     rate = header["rate_mhz"] / 1000.0
     bounds = [0]
     gaps = []
@@ -86,6 +88,7 @@ def check_night(data: bytes) -> dict:
             t_ms, n, codec, chunk = p
             plain = zlib.decompress(bytes(chunk)) if codec == records.RAW_DEFLATE else bytes(chunk)
             fmt = records.raw_row_format(len(plain), n)
+            assert fmt is not None, "a raw chunk that does not decode"
             table = np.array(list(struct.iter_unpack(fmt, plain)), dtype=np.int64)
             ts_parts.append(t_ms + table[:, 0])
             rows.append(table[:, 1:4])
@@ -94,7 +97,7 @@ def check_night(data: bytes) -> dict:
     mismatches = 0
     cut = 0
     compared = 0
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         sel = (t_all >= a) & (t_all < b)
         if not sel.any():
             continue
@@ -108,7 +111,8 @@ def check_night(data: bytes) -> dict:
         )
         ref = detect(counts, detector_config_for(rate)).movements
         want = [
-            (round(x * 1000), round(y * 1000)) for x, y in zip(ref.onset_s, ref.offset_s, strict=True)
+            (round(x * 1000), round(y * 1000))
+            for x, y in zip(ref.onset_s, ref.offset_s, strict=True)
         ]
         got = [(e[0], e[1]) for e in events if a <= e[0] < b]
         compared += len(got)
@@ -172,7 +176,7 @@ def _cpython_kind(kind: str, resets: int, seed: int, work: Path, night_trace: Tr
         def note(app, finished=finished):
             finished.append(app.sampler.events if app.sampler is not None else 0)
 
-        timeline = [
+        timeline: list[tuple[float, Any]] = [
             (1.0, lambda app: app.set_time(UTC0)),
             (START_S, lambda app: app.start("host")),
         ]
@@ -199,7 +203,11 @@ def _cpython_kind(kind: str, resets: int, seed: int, work: Path, night_trace: Tr
         events += got["events"]
         cut += got["events_cut"]
         if kind == "power cut":
-            logged = sum(1 for _o, t, _p in records.iter_records(logs[0].read_bytes()) if t == records.T_EVENT)
+            logged = sum(
+                1
+                for _o, t, _p in records.iter_records(logs[0].read_bytes())
+                if t == records.T_EVENT
+            )
             lost_at_cut.append(max(0, finished[0] - logged))
         shutil.rmtree(root)
     out = {
@@ -301,7 +309,8 @@ def _vm_sample(per_kind: int, seed: int, work: Path) -> dict:
         "events_cut_by_resets": sum(n["events_cut"] for n in nights),
         "night_files": len(logs),
         "nights_closed": sum(1 for n in nights if n["closed"]),
-        "power_cut_night_closed": nights[-1]["closed"] and nights[-1]["end_code"] == records.M_RECOVERED,
+        "power_cut_night_closed": nights[-1]["closed"]
+        and nights[-1]["end_code"] == records.M_RECOVERED,
         "achieved_speed": round(speed, 1),
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -333,7 +342,9 @@ def render(result: dict) -> list[str]:
         "watchdog); events compared = logged events checked against the detector on the "
         "raw samples of their stretch (exactly equal: mismatching stretches must be 0).",
         "",
-        "| kind | resets | nights resumed | not recorded per reset, mean / max | nights split / lost | events compared | mismatching stretches | events cut by a reset |",
+        "| kind | resets | nights resumed | not recorded per reset, mean / max "
+        "| nights split / lost | events compared | mismatching stretches "
+        "| events cut by a reset |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for kind, k in result["kinds"].items():

@@ -255,7 +255,10 @@ class NightLog:
             info[_SIZE] = size
             info[_CLOSED] = True
             why = records.ERROR_NAMES[err] if err else "torn"
-            return ("damaged at %d below the acknowledged %d: %s, left as is" % (good, acked, why), 0)
+            return (
+                "damaged at %d below the acknowledged %d: %s, left as is" % (good, acked, why),
+                0,
+            )
         if dropped and self._record_after(path, good, size, window):
             # Damage in the middle: keep every byte for the host (it can resync), and
             # never append behind it.

@@ -280,10 +280,10 @@ class _FakeStack:
         self.bond_changes: list[tuple[int, bool]] = []
         self.now = 0
 
-    def Service(self, uuid):  # noqa: N802  (aioble's names)
+    def Service(self, uuid):
         return object()
 
-    def BufferedCharacteristic(self, service, uuid, **kw):  # noqa: N802
+    def BufferedCharacteristic(self, service, uuid, **kw):
         stack = self
 
         class Chars:
@@ -293,11 +293,11 @@ class _FakeStack:
             async def written(self, timeout_ms=None):
                 stack.now += timeout_ms  # nothing is written: time passes
                 await asyncio.sleep(0)
-                raise asyncio.TimeoutError
+                raise TimeoutError
 
         return Chars()
 
-    def Characteristic(self, service, uuid, **kw):  # noqa: N802
+    def Characteristic(self, service, uuid, **kw):
         return object()
 
     def register_services(self, *services):

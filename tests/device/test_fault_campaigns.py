@@ -6,8 +6,9 @@ change acknowledged bytes nor surface a corrupt record; re-flashing never repeat
 
 from __future__ import annotations
 
-from bench import faults_device_flash, faults_device_resets
 from legsense.simulation.vm_board.mp_lib.sim_machine_common import BOOT_MS
+
+from bench import faults_device_flash, faults_device_resets
 
 
 def test_reset_campaign_sample():
@@ -21,7 +22,12 @@ def test_reset_campaign_sample():
             continue
         assert k["resumed"] == 3, kind
         hang = 8.0 if kind == "watchdog" else 0.0
-        assert BOOT_MS / 1000 + hang <= k["gap_s_mean"] <= k["gap_s_max"] <= BOOT_MS / 1000 + hang + 1.3
+        assert (
+            BOOT_MS / 1000 + hang
+            <= k["gap_s_mean"]
+            <= k["gap_s_max"]
+            <= BOOT_MS / 1000 + hang + 1.3
+        )
 
 
 def test_flash_campaign_sample():

@@ -61,7 +61,9 @@ def _markers(root, night_id=1):
 )
 def test_each_reset_but_a_power_cut_resumes_the_same_night(root, kind, word):
     board, _runner, (during, stopped, after) = _night(root, kind)
-    assert [k for _ns, k in board.resets] == [kind if kind not in ("exception", "memory") else "hard"]
+    assert [k for _ns, k in board.resets] == [
+        kind if kind not in ("exception", "memory") else "hard"
+    ]
     # one night, still recording after the reset, with one "resumed" marker
     assert sorted(p.name for p in (root / "nights").glob("*.log")) == ["00000001.log"]
     assert during["state"] == "recording" and during["reset_cause"] == word

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 from legsense.simulation.i2c_bus import EmulatedI2C
 from legsense.simulation.sim_board import SimBoard

@@ -150,6 +150,7 @@ class _VirtualTimers:
 
 def setup():
     import asyncio.core as core
+
     import machine
 
     core.ticks = machine.sim_ticks_ms  # sleep_ms and the run loop read simulated ticks

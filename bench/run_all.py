@@ -47,6 +47,12 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
         "power cuts and bit flips in night logs, re-flashing",
         {},
     ),
+    "faults_device_littlefs": (
+        "faults",
+        "bench.faults_device_littlefs",
+        "small state files on a full LittleFS (needs littlefs-python)",
+        {},
+    ),
 }
 GROUPS = ("bench", "faults")
 

@@ -59,7 +59,7 @@ MIN_UTC_MS = 1577836800000  # 2020-01-01: anything earlier is not a real time
 MAX_UTC_MS = 4102444800000  # 2100-01-01
 RTC_EPOCH_UTC_MS = 946684800000  # the RTC counts from 2000-01-01
 FREED_MARGIN = 4096  # free flash beyond the reserve that ends "flash full"
-MIRROR_MS = 1000  # mirror the newest sample's time in RTC memory at least this often
+MIRROR_MS = resume.MIRROR_MS
 LONG_PRESS_MS = 2000  # a press held this long is a long press
 ACK_BLINK = (60, 80, 60, 80, 60)  # LED on/off ms: "marker taken"
 

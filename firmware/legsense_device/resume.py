@@ -33,6 +33,7 @@ STATE_NAME = "recording"
 LOOP_RESETS = 5  # this many resumes ...
 LOOP_WINDOW_MS = 600000  # ... within this long end the night ("reset loop")
 RTC_BYTES = 2048  # MicroPython's ESP32 RTC user memory
+MIRROR_MS = 250  # the app mirrors the newest sample's time at least this often
 
 _MAGIC = 0x4C535231  # "LSR1"
 # magic, token, wall UTC ms, wall RTC ms, covered night ms, log base, note, log length

@@ -19,7 +19,7 @@ from legsense.simulation.device_runner import DeviceRunner
 from legsense.simulation.sim_board import SimBoard
 from legsense.simulation.vm_board.mp_lib.sim_machine_common import BOOT_MS
 from legsense_core import records
-from legsense_device.resume import LOOP_RESETS
+from legsense_device.resume import LOOP_RESETS, MIRROR_MS
 
 UTC_SET = int(datetime(2026, 11, 21, 22, 0, tzinfo=UTC).timestamp() * 1000)
 START_S = 2.0  # the host starts the night
@@ -76,10 +76,10 @@ def test_each_reset_but_a_power_cut_resumes_the_same_night(root, kind, word):
     reset_ns, _ = board.resets[0]
     boot_at_ms = (reset_ns / 1e6 + BOOT_MS) - START_S * 1000
     assert abs(t_ms - boot_at_ms) <= 1
-    # not recorded: from the newest sample mirrored before the reset (at most a second
+    # not recorded: from the newest sample mirrored before the reset (at most MIRROR_MS
     # and a poll old) to the resume; a hang adds the watchdog's 8 s before its reset
     hang_ms = 8000 if kind == "watchdog" else 0
-    assert BOOT_MS + hang_ms <= gap_ms <= BOOT_MS + hang_ms + 1000 + 250 + 20
+    assert BOOT_MS + hang_ms <= gap_ms <= BOOT_MS + hang_ms + MIRROR_MS + 250 + 20
     # a plain stop after the resume works and closes the night
     assert stopped == (True, "stopped by host") and after["state"] == "stopped"
     assert _markers(root)[-1][1] == records.M_STOP_HOST

@@ -5,8 +5,9 @@
 #   make faults  fault campaigns (resets, power cuts, bit flips, kills, fuzzing); counts go
 #                into the README
 #   make lint    ruff + pyright (host) + pyright against the ESP32 stubs (firmware)
-#   make flash   deploy firmware/ to a board with mpremote (PORT=..., default: a running
-#                `legsense sim`); MPY=1 precompiles with mpy-cross; FROZEN=1 for an image
+#   make flash   deploy firmware/ to a board with mpremote (PORT=..., default: the
+#                `legsense sim` running on STATE=its --state folder, or on the default
+#                one); MPY=1 precompiles with mpy-cross; FROZEN=1 for an image
 #                built with firmware/manifest.py (deploys main.py and boards/ only)
 #   make flash-micropython PORT=... FIRMWARE=esp32.bin   put MicroPython itself on a blank ESP32
 
@@ -19,7 +20,9 @@ DEMO_DIR ?= demo-output
 FLASH_STAGE := build/flash
 # micropython-lib packages the firmware needs on a real board (BLE); skipped when offline.
 MIP_DEPS ?= aioble
-PORT ?= $(shell $(BIN)/python -c 'from legsense.commands.sim import running_port; print(running_port() or "")' 2>/dev/null)
+# Without PORT: the `legsense sim` running on STATE (default: its default state folder),
+# found by the marker it keeps in that folder; never another folder's or user's board.
+PORT ?= $(shell $(BIN)/python -c 'import sys; from legsense.commands.sim import running_port; print(running_port(sys.argv[1] or None) or "")' '$(STATE)' 2>/dev/null)
 
 .PHONY: all setup demo test bench faults lint format mpy-check clean flash flash-micropython
 
@@ -71,7 +74,7 @@ clean:
 # Stage what the board gets (firmware/ without caches; boards/ lands in /boards), copy it
 # with mpremote over the raw REPL, install micropython-lib deps, reset into the new code.
 flash: setup
-	@test -n "$(PORT)" || { echo "error: no PORT: make flash PORT=/dev/ttyUSB0 (or start legsense sim)" >&2; exit 2; }
+	@test -n "$(PORT)" || { echo "error: no PORT: make flash PORT=/dev/ttyUSB0 (or STATE=DIR of a running legsense sim --state DIR)" >&2; exit 2; }
 	@rm -rf $(FLASH_STAGE) && mkdir -p $(FLASH_STAGE)
 	@# FROZEN=1: the packages are frozen into the MicroPython image (firmware/manifest.py),
 	@# so only main.py and the board profiles go on the filesystem: a .py package left

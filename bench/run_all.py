@@ -36,6 +36,24 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
     "ble": ("bench", "bench.ble_efficiency", "protocol efficiency over a Bumble link", {}),
     "virtual_board": ("bench", "bench.virtual_board", "detector, app, heap, flash on the VM", {}),
     "cohort": ("bench", "bench.cohort", "report, export, query, reanalyze over cohorts", {}),
+    "faults_device_resets": (
+        "faults",
+        "bench.faults_device_resets",
+        "resets of each kind at random moments of recorded nights (CPython board, VM sample)",
+        {},
+    ),
+    "faults_device_flash": (
+        "faults",
+        "bench.faults_device_flash",
+        "power cuts and bit flips in night logs, re-flashing",
+        {},
+    ),
+    "faults_device_littlefs": (
+        "faults",
+        "bench.faults_device_littlefs",
+        "small state files on a full LittleFS (needs littlefs-python)",
+        {},
+    ),
 }
 GROUPS = ("bench", "faults")
 

@@ -2,8 +2,10 @@
 #
 # Whatever goes wrong, the board must not reset into the same failure again and again,
 # and its REPL must stay reachable (that is how it is repaired): an exception is printed
-# and saved to /crash.txt, and if the watchdog was already running a timer keeps feeding
-# it so the board stays at the REPL instead of resetting.
+# and saved to /crash.txt. While a night records, the board resets at once instead, so
+# the night resumes (the app's reset-loop guard ends the night after five resets in ten
+# minutes, and the next crash then stays here). Otherwise, if the watchdog was already
+# running, a timer keeps feeding it so the board stays at the REPL.
 
 import sys
 
@@ -33,6 +35,8 @@ def main():
         print("legsense: interrupted")
     except Exception as e:
         _report(e)
+        if app is not None:
+            app.reset_to_resume("panic")  # returns only when no night records
     if app is not None and app.watchdog is not None:
         app.watchdog.feed_from_timer()
 

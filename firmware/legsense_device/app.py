@@ -6,11 +6,20 @@
 #             board (and boot recovery then closes the night cleanly)
 #   storage   flushes the night log every minute and watches the flash reserve
 #   led       plays the state's pattern (status_led.PATTERNS)
-#   button    debounced presses toggle recording (session.press_button)
+#   button    idle: a short press starts a night; recording: a short press logs the
+#             person's own marker (M_BUTTON, LED acknowledges), a long press (>= 2 s)
+#             stops the night
 #   schedule  starts/stops nights by the config schedule, in local time from the last
 #             host anchor (no schedule until the host has set the time)
 #   battery   logs the battery every 10 minutes
 # The link (issue 4) calls start(), stop(), status() and set_time().
+#
+# A reset is not the end of a night (resume.py): while a night records, a durable
+# recording state and an RTC-memory block (the host's clock anchor, the log's unwritten
+# records, the newest sample's time) are kept; a boot after any reset but a power-on
+# resumes the same night with a "resumed" marker, unless five resets came within ten
+# minutes (then the night ends with a "reset loop" marker). A crash of the sampling
+# task, or of the whole app, while recording resets the board at once to resume.
 #
 # Never a boot loop: every boot step that fails (no IMU, bad config or board profile,
 # broken flash) is reported in the boot line and status(), shown by the LED, and the
@@ -32,7 +41,7 @@ from legsense_core import records
 from legsense_core.clock import NightClock
 
 from legsense_device import board as boards
-from legsense_device import config, hal, status_led
+from legsense_device import config, hal, resume, status_led
 from legsense_device.debounce import POLL_MS, Debouncer
 from legsense_device.imu_detect import open_imu
 from legsense_device.night_log import STATUS_FULL, FlashFull, NightLog
@@ -48,6 +57,11 @@ SCHEDULE_MS = 30000
 BATTERY_MS = 600000
 MIN_UTC_MS = 1577836800000  # 2020-01-01: anything earlier is not a real time
 MAX_UTC_MS = 4102444800000  # 2100-01-01
+RTC_EPOCH_UTC_MS = 946684800000  # the RTC counts from 2000-01-01
+FREED_MARGIN = 4096  # free flash beyond the reserve that ends "flash full"
+MIRROR_MS = resume.MIRROR_MS
+LONG_PRESS_MS = 2000  # a press held this long is a long press
+ACK_BLINK = (60, 80, 60, 80, 60)  # LED on/off ms: "marker taken"
 
 _STOP_CODES = {
     "host": records.M_STOP_HOST,
@@ -92,6 +106,15 @@ class App:
         self._poll_ms = IDLE_POLL_MS
         self._stall_ms = 2000
         self._last_progress = 0
+        self.reset_cause = "power-on"  # why this boot happened (hal.reset_cause + RTC)
+        self.boot_count = 0
+        self.rtc = resume.RtcBlock()  # what survives a reset (resume.py)
+        self._state = None  # the durable recording state of the night, while one records
+        self._mirror_pos = -1
+        self._mirror_at = 0
+        self.resumed = 0  # resumes in this boot's night (0 or 1)
+        self.resume_report = ""  # what boot did about a night left recording
+        self.presses = 0  # markers logged by short presses
 
     # -- boot -----------------------------------------------------------------------
 
@@ -107,7 +130,9 @@ class App:
         self._try("button", self._open_button)
         self._try("imu", self._open_imu)
         self._try("battery", self._open_battery)
+        self._try("clock", self._open_clock)
         self._try("flash", self._open_log)
+        self._try("resume", self._resume_or_close)
         self._try("watchdog", self._open_watchdog)
         self.boot_line = self._make_boot_line()
         print(self.boot_line)
@@ -141,18 +166,153 @@ class App:
         self.battery = hal.Battery(self.profile["battery"], self.i2c)
         self._read_battery()
 
+    def _open_clock(self):
+        # The RTC block tells a reset from a power-on, and carries the host's clock
+        # anchor: UTC survives every reset but a power-on.
+        cause = hal.reset_cause()
+        blk = resume.RtcBlock.read(hal.rtc_memory())
+        if blk is not None:
+            if cause == "power-on":  # the RTC memory lived: the ESP32's brownout restart
+                cause = "brownout"
+            if blk.note:  # the firmware reset itself, and said why
+                cause = blk.note
+                blk.note = ""
+            self.rtc = blk
+            if blk.wall_utc:
+                self.wall.set(blk.wall_utc + hal.rtc_ms() - blk.wall_rtc, hal.ticks_ms())
+        self.reset_cause = cause
+
+    def _state_path(self):
+        return self.fs_root + NIGHTS_DIR + "/" + resume.STATE_NAME
+
     def _open_log(self):
         cfg = self.cfg
         space = self._space if self._space is not None else hal.FlashSpace(self.fs_root or "/")
         log = NightLog(
             self.fs_root + NIGHTS_DIR, reserve=cfg["flash_reserve_kb"] * 1024, space=space
         )
-        log.recover()
+        state = resume.load_state(self._state_path())
+        keep = -1
+        if state is not None and state.get("token") and state.get("token") == self.rtc.token:
+            keep = state["id"]  # the RTC lived through the reset: this night may resume
+        self._state = state
+        log.recover(keep_open=keep, reason=self.reset_cause)
         self.log = log
+        self.boot_count = log.read_counter("boot_count", 0) + 1
+        log.write_counter("boot_count", self.boot_count)
         if log.free_bytes() < log.reserve:
             log.free_synced()
             if log.free_bytes() < log.reserve:
                 self.session.on_flash_full()
+
+    def _resume_or_close(self):
+        # A night was recording when the board reset: go on with it, or close it.
+        state = self._state
+        self._state = None
+        log = self.log
+        if state is None or log is None:
+            self._set_token(0)
+            return
+        night_id = state["id"]
+        path = self._state_path()
+        open_ids = [n[0] for n in log.nights() if not n[5]]
+        if night_id not in open_ids:  # closed by recovery (a power-on), or gone
+            self.resume_report = "night %d closed after %s" % (night_id, self.reset_cause)
+            resume.clear_state(path)
+            self._set_token(0)
+            return
+        now_rtc = hal.rtc_ms()
+        resets, loop = resume.loop_check(state.get("resets", []), now_rtc)
+        night_ms = now_rtc - state.get("rtc0", now_rtc)
+        why = ""
+        if loop:
+            why = "%d resets in %d min, last %s" % (
+                len(resets),
+                resume.LOOP_WINDOW_MS // 60000,
+                self.reset_cause,
+            )
+        elif state.get("by") == "replay":
+            why = "replay nights do not resume"
+        elif self.imu is None:
+            why = "no IMU after %s" % self.reset_cause
+        elif night_ms < 0:
+            why = "RTC went back"
+        if why:
+            code = records.M_RESET_LOOP if loop else records.M_RECOVERED
+            log.close_open(night_id, code, why)
+            resume.clear_state(path)
+            self._set_token(0)
+            self.resume_report = "night %d ended: %s" % (night_id, why)
+            if loop:
+                self.errors.append("reset loop: " + why)
+            return
+        rtc = self.rtc
+        try:
+            log.resume_night(night_id, rtc.log, rtc.log_base)
+        except (ValueError, OSError) as e:  # cannot append to it: close it as it is
+            log.close_open(night_id, records.M_RECOVERED, "cannot resume")
+            resume.clear_state(path)
+            self._set_token(0)
+            self.resume_report = "night %d could not resume: %s" % (night_id, e)
+            return
+        gap = night_ms - rtc.covered if rtc.covered <= night_ms else 0
+        log.append_marker(night_ms, records.M_RESUMED, gap, self.reset_cause)
+        state["resets"] = resets
+        self._state = state
+        self.night_id = night_id
+        self.session.resume(state.get("by") or "host")
+        ok, why = self._begin_night("resumed", night_ms)
+        if not ok:
+            self.resume_report = "night %d could not resume: %s" % (night_id, why)
+            return
+        self.resumed += 1
+        self.resume_report = "night %d resumed after %s (%d ms not recorded)" % (
+            night_id,
+            self.reset_cause,
+            gap,
+        )
+        try:
+            resume.save_state(path, state)
+        except OSError:
+            pass  # the night goes on; a later reset then closes it instead
+        log.flush()
+
+    def _set_token(self, token):
+        rtc = self.rtc
+        rtc.token = token
+        rtc.covered = 0
+        rtc.log_base = -1
+        rtc.log = b""
+        self._mirror_pos = -1
+        self._write_rtc()
+
+    def _write_rtc(self, log=None):
+        try:
+            hal.rtc_memory(self.rtc.encode(log))
+        except Exception:  # a board without RTC memory: nothing survives, nothing resumes
+            pass
+
+    def _mirror(self, t, force=False):
+        # After a batch: put the log's unwritten records and the newest sample's time in
+        # RTC memory, so a reset loses neither (cheap: RAM, no flash write).
+        log = self.log
+        sampler = self.sampler
+        if log is None or sampler is None or not self.rtc.token:
+            return
+        base, pending = log.pending()
+        covered = sampler.clock.last
+        if (
+            not force
+            and base + len(pending) == self._mirror_pos
+            and hal.ticks_diff(t, self._mirror_at) < MIRROR_MS
+        ):
+            return
+        self._mirror_pos = base + len(pending)
+        self._mirror_at = t
+        rtc = self.rtc
+        rtc.covered = covered if covered > 0 else rtc.covered
+        rtc.log_base = base
+        self._write_rtc(pending)
 
     def _open_watchdog(self):
         self.watchdog = hal.Watchdog(self.cfg["watchdog_ms"])
@@ -229,15 +389,48 @@ class App:
             return ok, why
         return self._follow(prev, why)
 
-    def press_button(self):
-        """A debounced button press: toggles recording."""
-        if self.session.state != RECORDING and self.imu is None:
+    def press_button(self, held_ms=0):
+        """A short press (released within LONG_PRESS_MS): idle, it starts a night;
+        recording, it logs the person's own marker (M_BUTTON, value = ms held) and the
+        LED acknowledges it."""
+        if self.session.state == RECORDING:
+            clock = self.night_clock
+            if clock is None or self.log is None:
+                return False, "not recording"
+            self.log.append_marker(clock.now(hal.ticks_ms()), records.M_BUTTON, held_ms)
+            self.presses += 1
+            if self.led is not None:
+                asyncio.create_task(self._blink(ACK_BLINK))
+            return True, "marker"
+        if self.imu is None:
             return False, "cannot record: no IMU"
         prev = self.session.state
-        ok, why = self.session.press_button()
+        ok, why = self.session.start("button")
         if not ok:
             return ok, why
         return self._follow(prev, why)
+
+    def long_press(self):
+        """A press held LONG_PRESS_MS: recording, it stops the night; idle it does
+        nothing yet (reserved for a later gesture, e.g. an immobilisation test)."""
+        if self.session.state != RECORDING:
+            return False, "long press: nothing to do while idle"
+        prev = self.session.state
+        ok, why = self.session.stop("button")
+        if not ok:
+            return ok, why
+        return self._follow(prev, why)
+
+    async def _blink(self, pattern):
+        led = self.led
+        if led is None:
+            return
+        on = True
+        for ms in pattern:
+            led.set(on)
+            await hal.sleep_ms(ms)
+            on = not on
+        led.set(False)
 
     def set_time(self, utc_ms):
         """The host's UTC (epoch ms) now; logged as a clock anchor in a recording night."""
@@ -245,6 +438,13 @@ class App:
             return False, "utc_ms %r is not a time between 2020 and 2100" % (utc_ms,)
         t = hal.ticks_ms()
         self.wall.set(utc_ms, t)
+        rtc = self.rtc  # the anchor on the RTC: UTC survives a reset
+        rtc.wall_utc = utc_ms
+        rtc.wall_rtc = hal.rtc_ms()
+        if rtc.token:
+            self._mirror(t, force=True)  # with the log's buffer, as after a batch
+        else:
+            self._write_rtc()
         clock = self.night_clock
         if self.session.state == RECORDING and clock is not None and self.log is not None:
             self.log.append_anchor(clock.now(t), utc_ms)
@@ -281,6 +481,9 @@ class App:
             "log": self.log.detail if self.log is not None else "",
             "errors": list(self.errors),
             "config_reasons": list(self.reasons),
+            "reset_cause": self.reset_cause,
+            "boot_count": self.boot_count,
+            "resume": self.resume_report,
         }
 
     def led_state(self):
@@ -304,7 +507,9 @@ class App:
             self._end_night()
         return True, why
 
-    def _begin_night(self, why):
+    def _begin_night(self, why, resume_ms=-1):
+        # resume_ms >= 0: the night log's open night goes on from that night ms (the
+        # log and the session are resumed already); otherwise a new night starts.
         cfg = self.cfg
         sampler = self.sampler
         log = self.log
@@ -323,13 +528,22 @@ class App:
                 cfg["gyro"] if replay is None else replay.gyro,
                 cfg["fifo_watermark"],
                 cfg["epoch_s"] * 1000,
-                0,
+                resume_ms if resume_ms > 0 else 0,
                 cfg["raw_samples"],
             )
         except OSError as e:
             self.session.stop("error")
             self._end_replay()
+            if resume_ms >= 0:
+                log.stop_night(resume_ms, records.M_RECOVERED, "IMU did not start")
+                resume.clear_state(self._state_path())
+                self._set_token(0)
             return False, "IMU did not start: %s" % e
+        if resume_ms >= 0:
+            self.night_clock = NightClock(hal.ticks_add(t, -resume_ms))
+            self._watch(imu, odr, t)
+            self._mirror(t, force=True)
+            return True, why
         anchor_dev = 0
         anchor_utc = 0
         if self.wall.known():
@@ -338,6 +552,7 @@ class App:
             anchor_utc = self.wall.utc_ms
         det_cfg = sampler.detector.config.as_dict()  # type: ignore  (begin() made it)
         det_cfg["leg"] = self.cfg["leg"]  # which ankle: the host needs it for bilateral scoring
+        uid = hal.random_u64()
         try:
             self.night_id = log.start_night(
                 self.device_id,
@@ -351,6 +566,8 @@ class App:
                 anchor_dev,
                 anchor_utc,
                 json.dumps(det_cfg, separators=(",", ":")).encode(),
+                uid,
+                self.boot_count,
             )
         except FlashFull as e:
             sampler.end(0)
@@ -360,15 +577,34 @@ class App:
         if replay is not None:  # the night log says where its samples came from
             log.append_marker(0, records.M_STARTED, 1, "replay")
         self.night_clock = NightClock(t)
+        self._watch(imu, odr, t)
+        if self.battery_mv > 0:
+            log.append_battery(0, self.battery_mv, self.battery_percent)
+        # The durable recording state and its RTC token: a reset resumes this night.
+        token = (uid & 0x7FFFFFFF) | 1
+        state = {
+            "id": self.night_id,
+            "token": token,
+            "rtc0": hal.rtc_ms(),
+            "by": "replay" if replay is not None else self.session.started_by,
+            "resets": [],
+        }
+        try:
+            resume.save_state(self._state_path(), state)
+            self._state = state
+            self._set_token(token)
+        except OSError:
+            self._state = None  # the night records; a reset will close it instead
+        self._mirror(t, force=True)
+        return True, why
+
+    def _watch(self, imu, odr, t):
         # Poll about twice per watermark; give up feeding the watchdog after four
         # watermarks (at least 2 s) without a sample.
         wm_ms = imu.watermark * 1000 // max(1, int(odr))
         self._poll_ms = max(20, wm_ms // 2)
         self._stall_ms = max(2000, 4 * wm_ms)
         self._last_progress = t
-        if self.battery_mv > 0:
-            log.append_battery(0, self.battery_mv, self.battery_percent)
-        return True, why
 
     def _end_night(self):
         s = self.session
@@ -381,6 +617,13 @@ class App:
             self.log.stop_night(now, code, "" if s.stopped_by in _STOP_CODES else s.stopped_by)
         self.night_clock = None
         self._end_replay()
+        if self._state is not None:
+            self._state = None
+            try:
+                resume.clear_state(self._state_path())
+            except OSError:
+                pass
+        self._set_token(0)
 
     def _check_flash(self, measure=False):
         # The log ends a night itself when a flush finds the reserve gone; with measure
@@ -433,6 +676,17 @@ class App:
         except Exception as e:
             self.errors.append("%s task crashed: %r" % (name, e))
             print("legsense: %s task crashed: %r" % (name, e))
+            if name == "sampling" and self.session.state == RECORDING:
+                self.reset_to_resume("panic")
+
+    def reset_to_resume(self, why):
+        """A crash while recording: note why in RTC memory and reset the board, which
+        resumes the night at once (instead of waiting for the watchdog)."""
+        if self._state is None:
+            return
+        self.rtc.note = why
+        self._mirror(hal.ticks_ms(), force=True)
+        hal.reset()
 
     async def _link(self):
         # The sync protocol on the USB serial port; the REPL stays reachable because
@@ -468,8 +722,10 @@ class App:
             aioble.security.load_secrets()  # bonds survive a reboot
         except Exception as e:
             print("legsense: BLE bonds not loaded: %r" % (e,))
-        # Bonding needs physical access: a 2-minute window after power-on.
-        link.open_pairing()
+        # Bonding needs physical access: a 2-minute window after power-on (not after a
+        # reset: a night that resumes must not open it).
+        if self.reset_cause == "power-on":
+            link.open_pairing()
         await link.run()
 
     async def _sampling(self):
@@ -485,6 +741,7 @@ class App:
                     self.read_errors += 1
                 if n or self.replay is not None:  # a replay goes at the host's pace
                     self._last_progress = t
+                self._mirror(t)
                 if hal.ticks_diff(t, self._last_progress) < self._stall_ms:
                     self._feed()
                 self._check_flash()
@@ -504,7 +761,9 @@ class App:
                 self.log.flush()
                 self._check_flash(measure=True)
             elif self.session.flash_full and self.log is not None:
-                if self.log.free_bytes() >= self.log.reserve:  # the host freed nights
+                # The host freed nights: a block more than the reserve (hysteresis: the
+                # small state files removed when the night ended do not count).
+                if self.log.free_bytes() >= self.log.reserve + FREED_MARGIN:
                     self.session.on_flash_freed()
 
     async def _led(self):
@@ -520,10 +779,26 @@ class App:
         debouncer = Debouncer()
         while True:
             await edge.wait()
-            # Read until the level has settled (a press and its release each end here).
-            for _ in range(3 * debouncer.stable_reads):
-                if debouncer.update(self.button.pressed()):
-                    self.press_button()
+            # Read until the level has settled released; time the press on the way.
+            pressed_at = -1
+            long_done = False
+            while True:
+                was = debouncer.pressed
+                debouncer.update(self.button.pressed())
+                t = hal.ticks_ms()
+                if debouncer.pressed and not was:
+                    pressed_at = t
+                    long_done = False
+                elif debouncer.pressed and pressed_at >= 0 and not long_done:
+                    if hal.ticks_diff(t, pressed_at) >= LONG_PRESS_MS:
+                        long_done = True  # acts while still held: the person feels it
+                        self.long_press()
+                elif was and not debouncer.pressed:
+                    if pressed_at >= 0 and not long_done:
+                        self.press_button(hal.ticks_diff(t, pressed_at))
+                    pressed_at = -1
+                if not debouncer.pressed and debouncer.settled():
+                    break
                 await hal.sleep_ms(POLL_MS)
 
     async def _schedule(self):

@@ -71,8 +71,17 @@ def _ticks_diff(a, b):
 class BleLink:
     """Serves a ProtocolServer over GATT. `await run()` forever (the app's BLE task)."""
 
-    def __init__(self, server, device_id, may_advertise=None, stack=None, adv_interval_us=None):
+    def __init__(
+        self,
+        server,
+        device_id,
+        may_advertise=None,
+        stack=None,
+        adv_interval_us=None,
+        ticks_ms=None,
+    ):
         aioble, uuid = stack or _board_stack()
+        self._ticks_ms = ticks_ms or _ticks_ms  # the pairing window's clock
         self.adv_interval_us = adv_interval_us or G.ADV_INTERVAL_US
         self.aioble = aioble
         self.server = server
@@ -103,14 +112,14 @@ class BleLink:
 
     def open_pairing(self, seconds=G.PAIRING_WINDOW_S):
         """Accept new bonds for `seconds` (the app calls this on the pairing gesture)."""
-        self._pairing_until = time_add(_ticks_ms(), seconds * 1000)
+        self._pairing_until = time_add(self._ticks_ms(), seconds * 1000)
         self.aioble.config(bond=True)
 
     def pairing_open(self):
         """True while new bonds are accepted; closes the window once it has expired."""
         if self._pairing_until is None:
             return False
-        if _ticks_diff(self._pairing_until, _ticks_ms()) > 0:
+        if _ticks_diff(self._pairing_until, self._ticks_ms()) > 0:
             return True
         self._pairing_until = None
         self.aioble.config(bond=False)
@@ -144,6 +153,9 @@ class BleLink:
         self.request_char.read()  # drop bytes a previous peer left in the buffer
         try:
             while conn.is_connected():
+                # The window closes on time even for a central that connected inside
+                # it and stays connected: no bond is taken after it.
+                self.pairing_open()
                 try:
                     await self.request_char.written(timeout_ms=WRITE_WAIT_MS)
                 except asyncio.TimeoutError:

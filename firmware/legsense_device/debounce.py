@@ -27,3 +27,7 @@ class Debouncer:
                 self.pressed = raw
                 return raw
         return False
+
+    def settled(self):
+        """True once the raw level has been stable for stable_reads readings."""
+        return self._count >= self.stable_reads

@@ -18,7 +18,7 @@ try:
 except ImportError:  # MicroPython before 1.21
     import uasyncio as asyncio  # type: ignore
 
-from legsense_core.clock import ticks_diff  # noqa: F401  (re-exported for the app)
+from legsense_core.clock import ticks_add, ticks_diff  # noqa: F401  (re-exported for the app)
 
 _sim_ticks = getattr(machine, "sim_ticks_ms", None)
 if _sim_ticks is not None:
@@ -219,3 +219,70 @@ class FlashSpace:
 def reset():
     """Hard reset of the board."""
     machine.reset()
+
+
+# machine.reset_cause() -> one word. MicroPython's ESP32 port reports a brownout as a
+# power-on and a panic (or machine.reset()) as a hard reset; the app tells a brownout
+# from a real power-on by its RTC memory, which only a power-on clears.
+_CAUSES = {
+    getattr(machine, "PWRON_RESET", 1): "power-on",
+    getattr(machine, "HARD_RESET", 2): "hard",
+    getattr(machine, "WDT_RESET", 3): "watchdog",
+    getattr(machine, "DEEPSLEEP_RESET", 4): "deepsleep",
+    getattr(machine, "SOFT_RESET", 5): "soft",
+}
+
+
+def reset_cause():
+    """Why the board booted: "power-on", "hard", "watchdog", "deepsleep" or "soft"."""
+    try:
+        return _CAUSES.get(machine.reset_cause(), "unknown")
+    except Exception:
+        return "unknown"
+
+
+# The RTC counts milliseconds across every reset but a power-on (which restarts it at
+# 2000-01-01); its memory (RTC slow RAM, up to 2 KB on the ESP32) survives the same.
+_DAYS_BEFORE_MONTH = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+
+
+def _days_since_2000(year, month, day):
+    y = year - 2000
+    leap = (y + 3) // 4 - (y + 99) // 100 + (y + 399) // 400  # leap years before `year`
+    days = 365 * y + leap + _DAYS_BEFORE_MONTH[month - 1] + day - 1
+    if month > 2 and (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+        days += 1
+    return days
+
+
+def rtc_ms():
+    """The RTC in ms since 2000-01-01 (it keeps counting across resets, not power-on)."""
+    y, mo, d, _wd, h, mi, s, sub = machine.RTC().datetime()
+    return ((_days_since_2000(y, mo, d) * 24 + h) * 60 + mi) * 60000 + s * 1000 + sub // 1000
+
+
+def rtc_memory(data=None):
+    """Read (no argument) or replace the RTC memory: bytes that survive every reset
+    except a power-on. Returns b"" where the board has none."""
+    rtc = machine.RTC()
+    mem = getattr(rtc, "memory", None)
+    if mem is None:
+        return b""
+    if data is None:
+        return mem()
+    mem(data)
+    return b""
+
+
+def random_u64():
+    """A random 64-bit number (the hardware RNG where there is one)."""
+    urandom = getattr(os, "urandom", None)
+    if urandom is not None:
+        b = urandom(8)
+        v = 0
+        for x in b:
+            v = (v << 8) | x
+        return v
+    import random
+
+    return (random.getrandbits(32) << 32) | random.getrandbits(32)

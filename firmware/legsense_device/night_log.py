@@ -32,7 +32,15 @@ STATUS_IDLE = "idle"
 STATUS_RECORDING = "recording"
 STATUS_FULL = "flash full"
 
-NIGHT_INFO_FIELDS = ("night_id", "start_utc_ms", "end_utc_ms", "size", "acked", "closed")
+NIGHT_INFO_FIELDS = (
+    "night_id",
+    "start_utc_ms",
+    "end_utc_ms",
+    "size",
+    "acked",
+    "closed",
+    "night_uid",
+)
 
 _SCAN_WINDOW = 2 * records.MAX_RECORD  # > MAX_RECORD: a window always holds a whole record
 _STATE = "<II"  # value, CRC32 of the value's 4 bytes
@@ -43,6 +51,7 @@ _LAST_T = 1  # largest device ms seen in a record (events, markers, battery, anc
 _SIZE = 2  # bytes durably written (what the host may read)
 _ACKED = 3
 _CLOSED = 4
+_UID = 5  # the header's night UID (0 in a format-1 header)
 
 _EVENT_BYTES = records.OVERHEAD + records.EVENT_SIZE
 _EPOCH_BYTES = records.OVERHEAD + records.EPOCH_SIZE
@@ -131,9 +140,9 @@ class NightLog:
         self._buf = bytearray(buffer_size)
         self._mv = memoryview(self._buf)
         self._pos = 0
-        self._nights = {}  # night id -> [start_utc, last_t, size, acked, closed]
+        self._nights = {}  # night id -> [start_utc, last_t, size, acked, closed, uid]
         self._active = -1
-        self._info = [0, 0, 0, 0, False]  # the recording night's info (a spare when none)
+        self._info = [0, 0, 0, 0, False, 0]  # the recording night's info (a spare when none)
         self._file = None
         self._stopping = False
         self._next_id = 1
@@ -177,12 +186,15 @@ class NightLog:
 
     # -- boot -----------------------------------------------------------------------
 
-    def recover(self):
+    def recover(self, keep_open=-1, reason="reboot"):
         """Scan every night at boot; returns a list of (night_id, what, bytes_dropped).
 
         Finishes interrupted replacements, cuts torn tails back to the last whole record,
-        closes nights left open (marker M_RECOVERED, value = bytes dropped), loads the
-        acknowledgements and sets the status.
+        closes nights left open (marker M_RECOVERED, value = bytes dropped, text =
+        reason) except night keep_open (the app resumes it), loads the
+        acknowledgements and sets the status. Nothing at or below a night's
+        acknowledged offset is ever cut or rewritten: damage there is reported and the
+        file left as it is.
         """
         report = []
         names = os.listdir(self.root)
@@ -195,35 +207,40 @@ class NightLog:
                     os.rename(self.root + "/" + name, target)
         window = bytearray(_SCAN_WINDOW)
         ids = []
+        acks = {}
         for name in os.listdir(self.root):
-            if name.endswith(".log") and len(name) == 12:
-                try:
-                    ids.append(int(name[:8]))
-                except ValueError:
-                    pass
+            if len(name) != 12 or not (name.endswith(".log") or name.endswith(".ack")):
+                continue
+            try:
+                night_id = int(name[:8])
+            except ValueError:
+                continue
+            if name.endswith(".log"):
+                ids.append(night_id)
+            else:
+                acks[night_id] = self._read_state(self.root + "/" + name, 0)
         ids.sort()
         self._nights = {}
         for night_id in ids:
-            what = self._recover_night(night_id, window)
+            what = self._recover_night(
+                night_id, window, acks.get(night_id, 0), night_id == keep_open, reason
+            )
             if what is not None:
                 report.append((night_id,) + what)
-        for name in os.listdir(self.root):
-            if name.endswith(".ack") and len(name) == 12:
-                try:
-                    night_id = int(name[:8])
-                except ValueError:
-                    continue
-                info = self._nights.get(night_id)
-                if info is None:
-                    os.remove(self.root + "/" + name)  # its night was freed
-                else:
-                    info[_ACKED] = min(self._read_state(self.root + "/" + name, 0), info[_SIZE])
+        for night_id in acks:
+            info = self._nights.get(night_id)
+            if info is None:
+                os.remove(self._path(night_id, "ack"))  # its night was freed
+            else:
+                info[_ACKED] = min(acks[night_id], info[_SIZE])
         last = ids[-1] if ids else 0
-        self._next_id = max(self._read_state(self.root + "/next_id", 1), last + 1)
+        last_ack = max(acks) if acks else 0
+        # A lost or damaged next_id never brings back an id the flash still holds.
+        self._next_id = max(self._read_state(self.root + "/next_id", 1), last + 1, last_ack + 1)
         self._check_space()
         return report
 
-    def _recover_night(self, night_id, window):
+    def _recover_night(self, night_id, window, acked=0, keep_open=False, reason="reboot"):
         # Returns None for a clean closed night, else (what, bytes dropped).
         path = self._path(night_id, "log")
         size = _file_size(path)
@@ -232,6 +249,16 @@ class NightLog:
         if info[_START] is None:
             info[_START] = 0
         dropped = size - good
+        if dropped and good < acked:
+            # Damage inside bytes the host acknowledged: it holds them already. Report
+            # it; never cut or append (the host would receive a fragment otherwise).
+            info[_SIZE] = size
+            info[_CLOSED] = True
+            why = records.ERROR_NAMES[err] if err else "torn"
+            return (
+                "damaged at %d below the acknowledged %d: %s, left as is" % (good, acked, why),
+                0,
+            )
         if dropped and self._record_after(path, good, size, window):
             # Damage in the middle: keep every byte for the host (it can resync), and
             # never append behind it.
@@ -259,13 +286,18 @@ class NightLog:
                 return ("torn tail left in place", dropped)
         if info[_CLOSED]:
             return ("cut torn tail", dropped) if dropped else None
+        if keep_open:
+            return ("kept open to resume", dropped)
         # Left open by a reset: close it so it can be synced and freed.
-        info[_CLOSED] = True
-        end = records.encode_marker(
-            self._mv, 0, info[_LAST_T], records.M_RECOVERED, dropped, "reboot"
-        )
+        if not self._close_file(night_id, info, records.M_RECOVERED, dropped, reason):
+            return ("left open: no room for the marker", dropped)
+        return ("closed after reboot", dropped)
+
+    def _close_file(self, night_id, info, code, value, text):
+        # Append one ending marker to a night that is not recording; False on failure.
+        end = records.encode_marker(self._mv, 0, info[_LAST_T], code, value, text)
         try:
-            f = open(path, "ab")
+            f = open(self._path(night_id, "log"), "ab")
             try:
                 f.write(self._mv[0:end])
                 f.flush()
@@ -273,14 +305,22 @@ class NightLog:
             finally:
                 f.close()
         except OSError:
-            return ("left open: no room for the marker", dropped)
-        info[_SIZE] = good + end
-        return ("closed after reboot", dropped)
+            return False
+        info[_CLOSED] = True
+        info[_SIZE] += end
+        return True
+
+    def close_open(self, night_id, code=records.M_RECOVERED, text="reboot", value=0):
+        """Close a night recover() kept open (the app decided not to resume it)."""
+        info = self._nights.get(night_id)
+        if info is None or info[_CLOSED] or night_id == self._active:
+            return False
+        return self._close_file(night_id, info, code, value, text)
 
     def _scan(self, path, size, window):
         """Walk a night file; returns (end of the last good record, ERR_* or 0, info)."""
         mv = memoryview(window)
-        info = [None, 0, 0, 0, False]
+        info = [None, 0, 0, 0, False, 0]
         good = 0
         err = 0
         f = open(path, "rb")
@@ -302,7 +342,13 @@ class NightLog:
                         r = records.ERR_TYPE  # a night starts with its header
                         break
                     closed = False
-                    if rtype != records.T_EPOCH:  # epochs carry no device time
+                    if rtype == records.T_RAW:
+                        # only its time: decoding would copy up to 1 KB of samples (the
+                        # MicroPython VM collects garbage only after boot returns)
+                        t = struct.unpack_from("<I", window, off + records.HEAD_SIZE)[0]
+                        if t > info[_LAST_T]:
+                            info[_LAST_T] = t
+                    elif rtype != records.T_EPOCH:  # epochs carry no device time
                         p = off + records.HEAD_SIZE
                         pl = records.decode_payload(rtype, mv, p, off + r - 4)
                         if isinstance(pl, int):
@@ -328,6 +374,7 @@ class NightLog:
         # Keep what the night list needs: start (UTC) and the latest device time.
         if rtype == records.T_NIGHT:
             info[_START] = pl[11] - pl[10] if pl[11] else 0
+            info[_UID] = pl[13]
             return
         t = pl[1] if rtype == records.T_EVENT else pl[0]
         if t > info[_LAST_T]:
@@ -395,24 +442,81 @@ class NightLog:
         anchor_dev_ms=0,
         anchor_utc_ms=0,
         config_json=b"{}",
+        night_uid=0,
+        boot_count=0,
     ):
         """Open a new night, write its header and a "started" marker; returns its id.
 
         Raises FlashFull when free flash stays below the reserve after freeing synced
-        nights, ValueError when a night is already recording.
+        nights or the flash refuses a write (never an OSError), ValueError when a night
+        is already recording.
         """
         if self._active >= 0:
             raise ValueError("night %d is still recording" % self._active)
+        try:
+            return self._start_night(
+                device_id,
+                firmware,
+                board,
+                imu,
+                rate_mhz,
+                accel_scale,
+                gyro_scale,
+                start_ticks,
+                anchor_dev_ms,
+                anchor_utc_ms,
+                config_json,
+                night_uid,
+                boot_count,
+            )
+        except OSError as e:
+            # The flash refused a write: drop what was begun, report it as full.
+            night_id = self._active
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
+                self._file = None
+            if night_id >= 0:
+                self._nights.pop(night_id, None)
+                try:
+                    os.remove(self._path(night_id, "log"))
+                except OSError:
+                    pass
+            self._active = -1
+            self._info = [0, 0, 0, 0, False, 0]
+            self._pos = 0
+            self.status = STATUS_FULL
+            self.detail = "flash write failed (%s): cannot start a night" % (e,)
+            raise FlashFull(self.detail) from None
+
+    def _start_night(
+        self,
+        device_id,
+        firmware,
+        board,
+        imu,
+        rate_mhz,
+        accel_scale,
+        gyro_scale,
+        start_ticks,
+        anchor_dev_ms,
+        anchor_utc_ms,
+        config_json,
+        night_uid,
+        boot_count,
+    ):
         if not self._check_space():
             raise FlashFull(self.detail)
         night_id = self._next_id
-        self._next_id += 1
-        self._write_state(self.root + "/next_id", self._next_id)  # never reuse an id
-        self._file = open(self._path(night_id, "log"), "wb")
+        self._write_state(self.root + "/next_id", night_id + 1)  # never reuse an id
+        self._next_id = night_id + 1
         start = anchor_utc_ms - anchor_dev_ms if anchor_utc_ms else 0
-        self._info = [start, 0, 0, 0, False]
+        self._info = [start, 0, 0, 0, False, night_uid]
         self._nights[night_id] = self._info
         self._active = night_id
+        self._file = open(self._path(night_id, "log"), "wb")
         self._pos = records.encode_night(
             self._mv,
             0,
@@ -428,12 +532,78 @@ class NightLog:
             anchor_dev_ms,
             anchor_utc_ms,
             config_json,
+            night_uid,
+            boot_count,
         )
         self.status = STATUS_RECORDING
         self.detail = "recording night %d" % night_id
         self.append_marker(0, records.M_STARTED)
         self.flush()
+        if self._active != night_id:  # the header could not be written
+            raise OSError(28, self.detail)
         return night_id
+
+    def resume_night(self, night_id, mirrored=b"", mirror_base=-1):
+        """Go on recording night night_id, which recover() kept open. Records mirrored
+        from before the reset (the log buffer, following offset mirror_base) are written
+        first, as far as the flash does not hold them already. Returns the bytes of
+        mirrored records adopted; raises ValueError when the night cannot resume."""
+        from legsense_device.resume import adoptable
+
+        info = self._nights.get(night_id)
+        if self._active >= 0 or info is None or info[_CLOSED]:
+            raise ValueError("night %d cannot resume" % night_id)
+        path = self._path(night_id, "log")
+        size = info[_SIZE]
+        adopt = b""
+        if mirrored and mirror_base >= 0:
+            tail = b""
+            if size > mirror_base:
+                f = open(path, "rb")
+                try:
+                    f.seek(mirror_base)
+                    tail = f.read(size - mirror_base)
+                finally:
+                    f.close()
+            k = adoptable(tail, mirror_base, size, mirrored)
+            if k >= 0:
+                adopt = mirrored[k:]
+                # only whole records: a mirror is always whole, but check it anyway
+                mv = memoryview(adopt)
+                off = 0
+                while off < len(adopt):
+                    r = records.check_record(mv, off, len(adopt))
+                    if r < 0:
+                        break
+                    off += r
+                adopt = adopt[0:off]
+        self._file = open(path, "ab")
+        self._active = night_id
+        self._info = info
+        self.status = STATUS_RECORDING
+        self.detail = "recording night %d" % night_id
+        if adopt:
+            self._mv[0 : len(adopt)] = adopt
+            self._pos = len(adopt)
+            # what the mirrored records say about the night (times, anchors)
+            mv = self._mv
+            off = 0
+            while off < self._pos:
+                r = records.check_record(mv, off, self._pos)
+                rtype = mv[off + 1]
+                if rtype != records.T_EPOCH:
+                    pl = records.decode_payload(rtype, mv, off + records.HEAD_SIZE, off + r - 4)
+                    if not isinstance(pl, int):
+                        self._note(info, rtype, pl)
+                off += r
+        return len(adopt)
+
+    def pending(self):
+        """(durable size of the recording night, the records buffered since): what a
+        reset would lose, for the app to mirror in RTC memory. (-1, empty) when idle."""
+        if self._active < 0:
+            return -1, self._mv[0:0]
+        return self._info[_SIZE], self._mv[0 : self._pos]
 
     def _room(self, n):
         # Make room for an n-byte record; False when not recording (any more).
@@ -529,10 +699,10 @@ class NightLog:
             pass
         self._file = None
         self._active = -1
-        self._info = [0, 0, 0, 0, False]
+        self._info = [0, 0, 0, 0, False, 0]
         self._pos = 0
-        self._recover_night(night_id, bytearray(_SCAN_WINDOW))
         acked = self._read_state(self._path(night_id, "ack"), 0)
+        self._recover_night(night_id, bytearray(_SCAN_WINDOW), acked)
         info = self._nights.get(night_id)
         if info is not None:
             info[_ACKED] = min(acked, info[_SIZE])
@@ -560,7 +730,7 @@ class NightLog:
             self._file = None
         self._info[_CLOSED] = True
         self._active = -1
-        self._info = [0, 0, 0, 0, False]
+        self._info = [0, 0, 0, 0, False, 0]
 
     # -- space ------------------------------------------------------------------------
 
@@ -601,9 +771,9 @@ class NightLog:
         """
         out = []
         for night_id in sorted(self._nights):
-            start, last_t, size, acked, closed = self._nights[night_id]
+            start, last_t, size, acked, closed, uid = self._nights[night_id]
             end = start + last_t if start else 0
-            out.append((night_id, start, end, size, acked, closed))
+            out.append((night_id, start, end, size, acked, closed, uid))
         return out
 
     def read_into(self, night_id, offset, buf):
@@ -655,6 +825,18 @@ class NightLog:
             del self._nights[night_id]
             freed.append(night_id)
         return freed
+
+    def read_counter(self, name, default=0):
+        """A u32 kept in a small state file under root (value + CRC32)."""
+        return self._read_state(self.root + "/" + name, default)
+
+    def write_counter(self, name, value):
+        """Replace a small state file atomically; False when the flash refused."""
+        try:
+            self._write_state(self.root + "/" + name, value)
+            return True
+        except OSError:
+            return False
 
     def close(self):
         """Flush and close the file of a recording night without ending the night."""

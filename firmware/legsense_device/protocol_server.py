@@ -6,7 +6,8 @@
 # protocol. Rules the server enforces (docs/protocol.md, "Device behaviour"):
 #
 # * READ past a night's durable size is ERROR 3; READ exactly at the end is an empty DATA.
-#   The log is flushed before LIST_NIGHTS, HELLO and READ of the recording night, so the
+#   The log is flushed before LIST_NIGHTS and READ of the recording night (not HELLO: an
+#   unbonded BLE peer may send it), so the
 #   host sees what was recorded up to the request.
 # * ACK acknowledges the last record boundary at or below the offset (never more than the
 #   host holds); the reply says which. Acknowledgements never go back.
@@ -42,6 +43,7 @@ _END = 2
 _SIZE = 3
 _ACKED = 4
 _CLOSED = 5
+_UID = 6
 
 
 class DeviceControl:
@@ -347,7 +349,7 @@ class ProtocolServer:
                 flags |= P.N_UTC
             else:
                 end = 0  # the device had no clock: no time to give
-            entries.append((info[_ID], start, end, info[_SIZE], info[_ACKED], flags, 0))
+            entries.append((info[_ID], start, end, info[_SIZE], info[_ACKED], flags, info[_UID]))
             i += 1
         return P.encode_body(
             self.reply, P.LIST_NIGHTS_REPLY, seq, (total, min(first, total), entries)
@@ -420,7 +422,9 @@ class ProtocolServer:
     def _hello(self, seq):
         d = self.device
         log = d.log  # None when the flash did not mount: HELLO still answers
-        nights = self._refresh() if log is not None else ()
+        # No flush: anyone in radio range may say HELLO (BLE), and it must not cost
+        # flash writes; the count of nights does not depend on one.
+        nights = log.nights() if log is not None else ()
         device_id, firmware, board, imu = d.identity()
         mv, pct = d.battery()
         flags = 0

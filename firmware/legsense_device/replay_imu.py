@@ -8,6 +8,9 @@
 # and its slew check see what they would see with a chip. When the host falls behind
 # and a due sample is missing, `late` counts it (the replay is then not exact); after
 # the host has marked the trace's last samples (R_LAST), an empty ring is just the end.
+# Before the first samples arrive nothing is late yet: the first delivery must hold every
+# sample due by then (it does unless the host took longer than a whole message's worth
+# of samples to send it), and the sampler stamps them by count, not by arrival.
 
 from array import array
 
@@ -97,7 +100,7 @@ class ReplayImu:
         due_total = self._due()
         due = due_total - self.read
         n = self._count
-        if due > n and not self.ended:
+        if due > n and not self.ended and self.taken:  # before the first samples: waiting
             # Samples read + n .. due_total - 1 are due but not here: count each once.
             have = self.read + n
             self.late += due_total - (have if have > self._late_upto else self._late_upto)
@@ -146,6 +149,7 @@ class ReplayImu:
         if not self.running:
             raise ValueError("the replay night is not running")
         n = len(data) // width
+        first = self.taken == 0 and n > 0
         room = self.capacity - self._count
         if n > room:
             n = room
@@ -172,6 +176,14 @@ class ReplayImu:
                 i = 0
         self._count += n
         self.taken += n
+        if first:
+            # The replay begins with its first samples: those due by now are late only
+            # if this delivery does not hold them all (the sampler reads them at once,
+            # each keeps its counted time, so the night is the same as if on time).
+            due = self._due()
+            if due > n and not last:
+                self.late += due - n
+            self._late_upto = due
         if last and n == len(data) // width:
             self.ended = True
         return n

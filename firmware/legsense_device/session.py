@@ -41,6 +41,12 @@ class NightSession:
         self.stopped_by = source
         return True, "stopped by " + source
 
+    def resume(self, source):
+        """A night that was recording before a reset goes on (started by source)."""
+        self.state = RECORDING
+        self.started_by = source
+        self.stopped_by = ""
+
     def press_button(self):
         """The button toggles recording."""
         if self.state == RECORDING:

@@ -163,33 +163,48 @@ def test_start_stop_writes_header_anchor_samples_and_markers(root):
     assert run.board.imu is not None and run.board.imu.odr_hz == 0.0
 
 
-def test_button_press_with_bounce_toggles_recording(root):
+def test_button_short_press_starts_marks_and_long_press_stops(root):
     board = SimBoard("virtual")
 
-    async def bouncy_press(at_s: float) -> None:
-        # Contact bounce: 5 changes within 8 ms, then held 300 ms, released likewise.
+    async def bouncy_press(at_s: float, hold_s: float = 0.3) -> None:
+        # Contact bounce: 5 changes within 8 ms, then held, released likewise.
         for i, level in enumerate((0, 1, 0, 1, 0)):
             await at(at_s + i * 0.002)
             board.drive(BUTTON_PIN, level)
         for i, level in enumerate((1, 0, 1)):
-            await at(at_s + 0.3 + i * 0.002)
+            await at(at_s + hold_s + i * 0.002)
             board.drive(BUTTON_PIN, level)
 
     async def scenario(app):
-        await bouncy_press(5.0)
+        await bouncy_press(5.0)  # idle: a short press starts a night
         await at(6.0)
         first = app.status()
-        await bouncy_press(20.0)
+        await bouncy_press(20.0)  # recording: a short press is the person's marker
         await at(21.0)
-        return first, app.status()
+        second = app.status()
+        await bouncy_press(40.0, hold_s=3.0)  # held 3 s: stops the night
+        await at(42.5)  # the stop comes at 2 s, while the button is still held
+        held = app.status()
+        await at(45.0)
+        return first, second, held, app.status()
 
     run = Run(board, root)(scenario)
-    first, second = run.result
+    first, second, held, after = run.result
     assert first["state"] == "recording" and first["started_by"] == "button"
-    assert second["state"] == "stopped" and second["stopped_by"] == "button"
+    assert second["state"] == "recording"
+    assert held["state"] == "stopped" and held["stopped_by"] == "button"
+    assert after["state"] == "stopped"  # the release of the long press does nothing
     assert run.app.session.nights_started == 1  # the bounces did not count
     markers = of_type(night_records(root), records.T_MARKER)
+    buttons = [m for m in markers if m[1] == records.M_BUTTON]
+    # one marker, at the release 20.3 s (night started at the 5.3 s release), held
+    # 300 ms give or take the 60 ms debounce
+    assert len(buttons) == 1
+    assert abs(buttons[0][0] - 15_000) <= 100 and abs(buttons[0][2] - 300) <= 60
     assert markers[-1][1] == records.M_STOP_BUTTON
+    assert abs(markers[-1][0] - (42_000 - 5_300)) <= 100
+    # the LED acknowledged the marker: three 60 ms flashes right after the release
+    assert led_on_durations_ms(board, 20.2, 20.8) == [60, 60, 60]
 
 
 def test_schedule_starts_and_stops_the_night_in_local_time(root):
@@ -264,8 +279,9 @@ def test_watchdog_resets_the_board_when_the_sampler_stalls(root, stall):
 
 def test_flash_full_stops_the_night_and_refuses_a_new_one(root):
     write_config(root, {"board": "virtual", "epoch_s": 10, "flash_reserve_kb": 16})
-    # 512-byte blocks: next_id takes one, the night's log may grow to two (1 KB).
-    space = EmulatedSpace(str(root / "nights"), capacity=16 * 1024 + 3 * 512, block=512)
+    # 512-byte blocks: next_id, boot_count and the recording state take one each, the
+    # night's log may grow to two (1 KB).
+    space = EmulatedSpace(str(root / "nights"), capacity=16 * 1024 + 5 * 512, block=512)
 
     async def scenario(app):
         await at(1.0)

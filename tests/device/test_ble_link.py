@@ -267,3 +267,65 @@ def test_the_access_rule_as_bytes():
     n = P.encode_body(body, P.HELLO, 1, ())
     assert G.refuse(body[:n], False, out) == 0
     assert len(encode(body[:n])) <= G.piece_size(23)  # a HELLO fits one write at MTU 23
+
+
+class _FakeStack:
+    """Just enough of aioble for BleLink's own logic (no radio, no GATT)."""
+
+    class DeviceDisconnectedError(Exception):
+        pass
+
+    def __init__(self):
+        self.bond = False
+        self.bond_changes: list[tuple[int, bool]] = []
+        self.now = 0
+
+    def Service(self, uuid):
+        return object()
+
+    def BufferedCharacteristic(self, service, uuid, **kw):
+        stack = self
+
+        class Chars:
+            def read(self):
+                return b""
+
+            async def written(self, timeout_ms=None):
+                stack.now += timeout_ms  # nothing is written: time passes
+                await asyncio.sleep(0)
+                raise TimeoutError
+
+        return Chars()
+
+    def Characteristic(self, service, uuid, **kw):
+        return object()
+
+    def register_services(self, *services):
+        pass
+
+    def config(self, **kw):
+        if "bond" in kw:
+            self.bond = kw["bond"]
+            self.bond_changes.append((self.now, kw["bond"]))
+
+
+def test_pairing_window_closes_on_time_while_a_central_stays_connected():
+    from legsense_device.ble_link import BleLink
+
+    stack = _FakeStack()
+    link = BleLink(None, DEVICE_ID, stack=(stack, lambda u: u), ticks_ms=lambda: stack.now)
+    link.open_pairing()  # power-on
+    assert stack.bond is True
+
+    class Conn:
+        encrypted = False
+        bonded = False
+
+        def is_connected(self):
+            return stack.now < 300_000  # connected at 0 s, stays for 5 minutes
+
+    asyncio.run(link.serve(Conn()))
+    opened = stack.bond_changes.index((0, True))
+    closed = [t for t, on in stack.bond_changes[opened:] if not on]
+    # closed while still connected, within one wake (1 s) of the 2-minute mark
+    assert closed and G.PAIRING_WINDOW_S * 1000 <= closed[0] <= G.PAIRING_WINDOW_S * 1000 + 1000

@@ -92,7 +92,7 @@ def test_log_round_trip_and_night_list(tmp_path: Path) -> None:
     assert types_and_payloads(recs) == want
     # start from the latest anchor (device 160000 ms = UTC0 + 159990), end at 190000 ms
     start = UTC0 + 159990 - 160000
-    assert log.nights() == [(1, start, start + 190000, path.stat().st_size, 0, True)]
+    assert log.nights() == [(1, start, start + 190000, path.stat().st_size, 0, True, 0)]
     assert log.status == STATUS_IDLE
     # a reboot sees the same list and changes nothing
     before = path.read_bytes()
@@ -371,7 +371,7 @@ def test_flash_full_stops_recording_and_keeps_unsynced_nights(tmp_path: Path) ->
     # the status survives a reboot
     assert new_log(tmp_path, reserve=8 * 1024, space=space).status == STATUS_FULL
     # once the host has synced both nights, starting frees them and records again
-    for nid, _, _, size, _, closed in log.nights():
+    for nid, _, _, size, _, closed, _uid in log.nights():
         assert closed
         log.acknowledge(nid, size)
     assert log.start_night(**HEADER) == 3
@@ -446,3 +446,79 @@ def test_emulated_space_counts_whole_blocks(tmp_path: Path) -> None:
     assert space.free_bytes() == 0
     assert night_log.StatvfsSpace(str(tmp_path)).free_bytes() > 0
     assert os.path.isdir(tmp_path)
+
+
+# -- what recovery may not touch (issue 10) ------------------------------------------------
+
+
+def test_a_flipped_bit_in_acknowledged_bytes_is_reported_not_repaired(tmp_path: Path) -> None:
+    # The last acknowledged record damaged, nothing valid after it: before, recovery cut
+    # the night below the ack and appended a marker, so the host got a fragment.
+    data, offsets = _open_night_bytes(tmp_path)
+    root = tmp_path / "n"
+    root.mkdir()
+    bad = bytearray(data)
+    bad[offsets[-1] + 9] ^= 0x04  # inside the last record (the raw chunk)
+    (root / "00000001.log").write_bytes(bad)
+    ack = bytearray(8)
+    ack[0:4] = len(data).to_bytes(4, "little")  # the host holds all of it
+    ack[4:8] = crc32(bytes(ack[0:4])).to_bytes(4, "little")
+    (root / "00000001.ack").write_bytes(bytes(ack))
+    log = NightLog(str(root))
+    (report,) = log.recover()
+    assert report[0] == 1 and "below the acknowledged" in report[1] and report[2] == 0
+    assert (root / "00000001.log").read_bytes() == bytes(bad)  # not a byte changed
+    (info,) = log.nights()
+    assert info[3] == len(bad) and info[4] == len(bad) and info[5] is True
+    # closed and acknowledged in full: it can be freed, nothing new was appended
+    assert log.free_synced() == [1]
+
+
+def test_a_lost_next_id_never_reuses_an_id_on_flash(tmp_path: Path) -> None:
+    log = new_log(tmp_path)
+    for _ in range(3):
+        log.start_night(**HEADER)
+        log.stop_night(1000)
+    log.acknowledge(1, log.nights()[0][3])
+    (tmp_path / "00000003.log").unlink()  # only night 3's ack-less log lost...
+    (tmp_path / "next_id").write_bytes(b"\x01\x00\x00\x00\xff\xff\xff\xff")  # ...and a bad CRC
+    again = new_log(tmp_path)
+    assert again.start_night(**HEADER) == 3  # above every id the flash still holds
+    # with only an acknowledgement left of night 5 (its log freed, the file kept)
+    (tmp_path / "00000005.ack").write_bytes((tmp_path / "00000001.ack").read_bytes())
+    (tmp_path / "next_id").unlink()
+    again.stop_night(10)
+    assert new_log(tmp_path).start_night(**HEADER) >= 4
+
+
+def test_start_night_turns_a_flash_write_failure_into_flash_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = new_log(tmp_path)
+    real_open = open
+
+    def failing_open(path, mode="r", *a, **kw):
+        if str(path).endswith(".log") and "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *a, **kw)
+
+    monkeypatch.setattr("builtins.open", failing_open)
+    with pytest.raises(night_log.FlashFull, match="flash write failed"):
+        log.start_night(**HEADER)
+    monkeypatch.undo()
+    assert log.status == STATUS_FULL
+    assert not list(tmp_path.glob("*.log")) and log.nights() == []
+    log.status = STATUS_IDLE
+    assert log.start_night(**HEADER) == 2  # id 1 is burnt, never reused
+
+
+def test_the_header_carries_the_uid_and_the_list_reports_it(tmp_path: Path) -> None:
+    log = new_log(tmp_path)
+    uid = 0xFEDCBA9876543210
+    log.start_night(**HEADER, night_uid=uid, boot_count=7)
+    log.stop_night(1000)
+    (_, _, header), *_ = records.iter_records((tmp_path / "00000001.log").read_bytes())
+    fields = dict(zip(records.NIGHT_FIELDS, header, strict=True))
+    assert (fields["night_uid"], fields["boot_count"]) == (uid, 7)
+    assert log.nights()[0][6] == uid
+    assert new_log(tmp_path).nights()[0][6] == uid  # read back from flash at boot

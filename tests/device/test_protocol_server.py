@@ -251,3 +251,27 @@ def test_hello_answers_when_the_flash_did_not_mount(host, device):
     assert (got[5], got[7]) == (0, 0)  # no free flash, no nights
     code, message = host.refused(P.LIST_NIGHTS, (0,))
     assert code == P.E_INTERNAL and "flash" in message
+
+
+def test_list_nights_carries_each_night_uid(host, device):
+    uids = [0x0123456789ABCDEF, 0xFEDCBA9876543210]
+    for uid in uids:
+        device.log.start_night(
+            "id", "0.1.0", "virtual", "lsm6dsox", 52000, (61, 1), (8750, 1), 0, 0, 0,
+            b"{}", uid, 1,
+        )  # fmt: skip
+        device.log.stop_night(1000)
+    _, _, entries = host.ok(P.LIST_NIGHTS, (0,))
+    assert [e[6] for e in entries] == uids
+
+
+def test_hello_does_not_flush_the_log_list_does(host, device):
+    # Anyone in BLE range may say HELLO: it must not cost a flash write.
+    assert device.start("host")[0]
+    night = device.night_path(device.log.nights()[-1][0])
+    size = night.stat().st_size
+    assert device.log.append_event((1000, 2000, 50, 10, 1, 40))  # buffered
+    host.ok(P.HELLO)
+    assert night.stat().st_size == size
+    host.ok(P.LIST_NIGHTS, (0,))
+    assert night.stat().st_size > size

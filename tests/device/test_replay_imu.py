@@ -110,3 +110,25 @@ def test_replay_messages_round_trip():
     n = P.encode_body(buf, P.REPLAY_REPLY, 8, (100, 412, 3))
     assert bytes(buf[4:n]) == struct.pack("<HHI", 100, 412, 3)
     assert P.reply_type(P.REPLAY_BEGIN) == P.REPLAY_BEGIN_REPLY
+
+
+def test_nothing_is_late_before_the_first_samples_if_they_cover_what_is_due():
+    now = [0]
+    imu = ReplayImu("lsm6dsox", 26.0, False, ticks_ms=lambda: now[0])
+    imu.configure()
+    acc = array("h", bytes(6 * 64))
+    now[0] = 400  # the sampler polls before the host's first REPLAY came: 11 due
+    assert imu.read_fifo(acc, None, 64) == 0 and imu.late == 0
+    sample = bytes(6)
+    assert imu.feed(sample * 20) == 20  # the first delivery holds every due sample
+    assert imu.late == 0
+    assert imu.read_fifo(acc, None, 64) == 11
+
+
+def test_a_first_delivery_short_of_what_is_due_is_late():
+    now = [0]
+    imu = ReplayImu("lsm6dsox", 26.0, False, ticks_ms=lambda: now[0])
+    imu.configure()
+    now[0] = 1000  # 27 samples due (0 .. 26)
+    assert imu.feed(bytes(6) * 20) == 20
+    assert imu.late == 7

@@ -1,8 +1,17 @@
-"""`legsense sim`: a virtual board on a pseudo-terminal, until SIGINT/SIGTERM."""
+"""`legsense sim`: a virtual board on a pseudo-terminal, until SIGINT/SIGTERM.
+
+Each state folder is its own board: its device id is derived from the folder (stable
+across restarts of the same folder), and the running sim leaves a marker naming its port
+beside that folder (`<state>.sim-port`: not inside, which is the board's flash), removed
+when it ends. `make flash` without PORT finds
+the board by that marker: the one of STATE (default: the default state folder), never
+another user's or another folder's board.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -71,10 +80,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(e)) from None
     port = board.start()
     print(port, flush=True)
-    marker = port_file()
+    marker: Path | None = port_file(state)
     try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(port + "\n")
+        marker.write_text(port + "\n")  # type: ignore[union-attr]
     except OSError:
         marker = None
     try:
@@ -84,17 +92,26 @@ def run(args: argparse.Namespace) -> int:
             marker.unlink(missing_ok=True)
 
 
-def port_file() -> Path:
-    """Where a running `legsense sim` leaves its port's path (for `make flash`)."""
-    import platformdirs
+def port_file(state: Path | None = None) -> Path:
+    """Where a running `legsense sim` on the state folder leaves its port's path (for
+    `make flash`): beside that folder, so a marker names one folder's board only."""
+    folder = Path(state or default_state_dir()).resolve()
+    return folder.parent / (folder.name + ".sim-port")
 
-    return Path(platformdirs.user_runtime_dir("legsense")) / "sim.port"
 
-
-def running_port() -> str | None:
-    """The port of a running `legsense sim`, or None."""
+def running_port(state: Path | str | None = None) -> str | None:
+    """The port of a `legsense sim` running on the state folder (default: the default
+    state folder), or None. A marker left by a killed sim whose port is gone, or one
+    the user cannot open, is ignored."""
     try:
-        port = port_file().read_text().strip()
+        port = port_file(Path(state) if state else None).read_text().strip()
     except OSError:
         return None
-    return port if port and Path(port).exists() else None
+    if not port or not Path(port).exists():
+        return None
+    try:
+        if Path(port).stat().st_uid != os.getuid():  # another user's pseudo-terminal
+            return None
+    except OSError:
+        return None
+    return port

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def to_counts(value: float, scale: tuple[int, int]) -> int:
     """Quantise one value (g or dps) with a (num, den) scale; saturate to int16."""
@@ -22,3 +24,13 @@ def axes_to_counts(values: Sequence[float], scale: tuple[int, int]) -> tuple[int
     """Quantise an (x, y, z) triple."""
     x, y, z = values
     return to_counts(x, scale), to_counts(y, scale), to_counts(z, scale)
+
+
+def rows_to_counts(rows, scale: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """Quantise many (x, y, z) rows at once: the same numbers as axes_to_counts per row
+    (round-half-even to micro-units, then halves away from zero in counts)."""
+    num, den = scale
+    micro = np.round(np.asarray(rows, dtype=float) * 1_000_000).astype(np.int64)
+    mag = (np.abs(micro) * den * 2 + num) // (2 * num)
+    counts = np.clip(np.where(micro >= 0, mag, -mag), -32768, 32767)
+    return [tuple(r) for r in counts.tolist()]

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from legsense_core.imu_scales import scales
 
 from legsense.simulation.i2c_bus import RegisterTarget
-from legsense.simulation.imu_quantise import axes_to_counts
+from legsense.simulation.imu_quantise import axes_to_counts, rows_to_counts
 
 VARIANTS = {"lsm6dsox": 0x6C, "lsm6dso": 0x6C, "lsm6ds3trc": 0x6A}
 
@@ -296,6 +296,29 @@ class LSM6Emulator(RegisterTarget):
             if g_code in ODR_HZ
             else (0, 0, 0)
         )
+        self._set_outputs(acc, gyr)
+        self._batch(base, xl_code, g_code, acc, gyr)
+
+    def push_rows(self, acc_rows, gyr_rows=None) -> None:
+        """Many sample periods at once (rows of g and dps): the same as push() per row,
+        with the quantisation done for all rows together (imu_quantise.rows_to_counts)."""
+        base = self._base_code()
+        n = len(acc_rows)
+        if base == 0 or n == 0:
+            return
+        xl_code = self.regs[CTRL1_XL] >> 4
+        g_code = self.regs[CTRL2_G] >> 4
+        acc_scale, gyr_scale = scales(self.variant, self.accel_fs_g(), self.gyro_fs_dps())
+        acc = rows_to_counts(acc_rows, acc_scale) if xl_code in ODR_HZ else [(0, 0, 0)] * n
+        if g_code in ODR_HZ and gyr_rows is not None:
+            gyr = rows_to_counts(gyr_rows, gyr_scale)
+        else:
+            gyr = [(0, 0, 0)] * n
+        for i in range(n):
+            self._batch(base, xl_code, g_code, acc[i], gyr[i])
+        self._set_outputs(acc[-1], gyr[-1])
+
+    def _set_outputs(self, acc, gyr) -> None:
         for i in range(3):
             self.regs[OUTX_L_G + 2 * i : OUTX_L_G + 2 * i + 2] = (gyr[i] & 0xFFFF).to_bytes(
                 2, "little"
@@ -303,6 +326,8 @@ class LSM6Emulator(RegisterTarget):
             self.regs[OUTX_L_A + 2 * i : OUTX_L_A + 2 * i + 2] = (acc[i] & 0xFFFF).to_bytes(
                 2, "little"
             )
+
+    def _batch(self, base, xl_code, g_code, acc, gyr) -> None:
         self.samples_pushed += 1
         tick = self._tick
         self._tick += 1

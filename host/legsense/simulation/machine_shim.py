@@ -25,20 +25,20 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 from legsense.simulation.i2c_bus import EmulatedI2C
 from legsense.simulation.sim_board import SimBoard
 from legsense.simulation.sim_clock import SimulatedReset
+from legsense.simulation.vm_board.mp_lib import sim_machine_common as common
 
 _board: SimBoard | None = None
 
-# Reset causes as numbered by MicroPython's ESP32 port.
-PWRON_RESET = 1
-HARD_RESET = 2
-WDT_RESET = 3
-DEEPSLEEP_RESET = 4
-SOFT_RESET = 5
+# Reset causes as numbered by MicroPython's ESP32 port (shared with the VM's machine).
+PWRON_RESET = common.PWRON_RESET
+HARD_RESET = common.HARD_RESET
+WDT_RESET = common.WDT_RESET
+DEEPSLEEP_RESET = common.DEEPSLEEP_RESET
+SOFT_RESET = common.SOFT_RESET
 
 
 def current_board() -> SimBoard:
@@ -68,8 +68,8 @@ def installed(board: SimBoard) -> Iterator[SimBoard]:
 
 
 def sim_ticks_ms() -> int:
-    """time.ticks_ms() of the simulated board."""
-    return current_board().clock.ticks_ms()
+    """time.ticks_ms() of the simulated board (ms since its last boot)."""
+    return current_board().ticks_ms()
 
 
 class Pin:
@@ -176,23 +176,29 @@ class Timer:
 
 
 class RTC:
-    """The RTC: a calendar time that runs with the simulated clock (starts 2000-01-01)."""
-
-    _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+    """The RTC: counts across resets except a power-on (from 2000-01-01 then), and its
+    memory (up to 2 KB) lives as long (sim_machine_common)."""
 
     def __init__(self, rtc_id: int = 0):
         self._board = current_board()
 
     def datetime(self, dt=None):
-        """Get or set (year, month, day, weekday, hours, minutes, seconds, subseconds)."""
+        """Get or set (year, month, day, weekday, hours, minutes, seconds, microseconds)."""
         b = self._board
         if dt is None:
-            ns = b.clock.now_ns + b.rtc_offset_ns
-            t = self._EPOCH + timedelta(microseconds=ns // 1000)
-            return (t.year, t.month, t.day, t.weekday(), t.hour, t.minute, t.second, 0)
-        year, month, day, _wd, hh, mm, ss = dt[:7]
-        target = datetime(year, month, day, hh, mm, ss, tzinfo=UTC) - self._EPOCH
-        b.rtc_offset_ns = target // timedelta(microseconds=1) * 1000 - b.clock.now_ns
+            return common.rtc_tuple(b.rtc_ms())
+        b.set_rtc_ms(common.rtc_ms_of(dt))
+        return None
+
+    def init(self, dt) -> None:
+        self.datetime(dt)
+
+    def memory(self, data=None):
+        """Read the RTC memory, or replace it with data."""
+        b = self._board
+        if data is None:
+            return b.rtc_memory
+        b.rtc_memory = common.check_memory(data)
         return None
 
 
@@ -227,16 +233,19 @@ def unique_id() -> bytes:
 
 
 def reset() -> None:
-    """A hard reset: the simulated program ends with SimulatedReset."""
+    """A hard reset: the simulated program ends with SimulatedReset (raised here, and by
+    the event loop at its next wait when this runs inside a task)."""
     b = current_board()
-    b.reset_cause = HARD_RESET
-    raise SimulatedReset("machine.reset()", b.clock.now_ns)
+    reset = SimulatedReset("machine.reset()", b.clock.now_ns, "hard")
+    b.clock.pending_reset = reset
+    raise reset
 
 
 def soft_reset() -> None:
     b = current_board()
-    b.reset_cause = SOFT_RESET
-    raise SimulatedReset("machine.soft_reset()", b.clock.now_ns)
+    reset = SimulatedReset("machine.soft_reset()", b.clock.now_ns, "soft")
+    b.clock.pending_reset = reset
+    raise reset
 
 
 def reset_cause() -> int:

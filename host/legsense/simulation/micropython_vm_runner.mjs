@@ -25,13 +25,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { capHeap, interceptHeapGrowth, wasmMemoryBytes } from "./vm_common.mjs";
 
 const EXIT_SETUP = 3;
-// malloc space kept free for the small JS<->C conversions of the runner. Kept smaller
-// than any heap we allow (16 KiB), because the GC grows by at least the size of the
-// heap it has, so it can never take this reserve for itself. Step code travels through
-// the VM's filesystem (JS memory), not through malloc.
-const C_RESERVE_BYTES = 8 * 1024;
 const STEP_DIR = "/tmp/legsense_vm";
 
 function fail(message) {
@@ -56,33 +52,6 @@ function makeSink(stream, flushOnNewline) {
     if (size >= 8192 || (flushOnNewline && bytes.includes(10))) flush();
   };
   return { write, flush };
-}
-
-// Emscripten grows linear memory through this import; blocking it (and filling the
-// malloc arena that exists already) makes the MicroPython heap a hard ceiling.
-let growthBlocked = false;
-let wasmMemory = null;
-const instantiate = WebAssembly.instantiate;
-WebAssembly.instantiate = async (binary, imports) => {
-  const resize = imports?.env?.emscripten_resize_heap;
-  if (resize) {
-    imports.env.emscripten_resize_heap = (requested) => (growthBlocked ? 0 : resize(requested));
-  }
-  const result = await instantiate(binary, imports);
-  wasmMemory = (result.instance ?? result).exports?.memory ?? null;
-  return result;
-};
-
-function capHeap(module) {
-  const reserve = module._malloc(C_RESERVE_BYTES);
-  if (!reserve) fail("cannot reserve C memory");
-  growthBlocked = true;
-  for (let chunk = 1 << 26; chunk >= 64; chunk >>= 1) {
-    while (module._malloc(chunk)) {
-      // the arena is deliberately left full: new heap areas cannot come from it
-    }
-  }
-  module._free(reserve);
 }
 
 function mkdirs(FS, dir) {
@@ -164,13 +133,14 @@ async function main() {
   } catch (e) {
     fail(`cannot load ${spec.package}: ${e.message}`);
   }
+  interceptHeapGrowth();
   const mp = await loadMicroPython({
     heapsize: spec.heap_bytes,
     linebuffer: false,
     stdout: (b) => out.write(b),
     stderr: (b) => err.write(b),
   });
-  if (spec.heap_limit) capHeap(mp._module);
+  if (spec.heap_limit && !capHeap(mp._module)) fail("cannot reserve C memory");
   for (const [hostPath, vmPath] of spec.files ?? []) {
     try {
       copyIntoVm(mp.FS, hostPath, vmPath);
@@ -233,7 +203,7 @@ async function main() {
         peak_heap_bytes: peak,
         heap_bytes: spec.heap_bytes,
         heap_limit: !!spec.heap_limit,
-        wasm_memory_bytes: wasmMemory ? wasmMemory.buffer.byteLength : null,
+        wasm_memory_bytes: wasmMemoryBytes(),
       }),
     );
   }

@@ -26,6 +26,7 @@ from legsense.simulation.lsm6_emulator import LSM6Emulator
 from legsense.simulation.mpu6_emulator import MPU6Emulator
 from legsense.simulation.sim_clock import SimClock
 from legsense.simulation.trace_feeder import TraceFeeder
+from legsense.simulation.vm_board.mp_lib import sim_machine_common as common
 from legsense.trace import Trace
 
 BOARDS_DIR = Path(__file__).resolve().parents[3] / "firmware" / "boards"
@@ -68,10 +69,12 @@ class _ClockedTarget:
 
     def i2c_write(self, data: bytes) -> None:
         self.board.advance_imu()
+        self.board.take_fault()
         self.emulator.i2c_write(data)
 
     def i2c_read(self, n: int) -> bytes:
         self.board.advance_imu()
+        self.board.take_fault()
         return self.emulator.i2c_read(n)
 
 
@@ -94,9 +97,13 @@ class SimBoard:
         self.clock = clock or SimClock()
         self.uid = uid
         self.battery_mv = battery_mv
-        self.reset_cause = 1  # PWRON_RESET
+        self.reset_cause = common.PWRON_RESET
         self.cpu_hz = 240_000_000
-        self.rtc_offset_ns = 0  # RTC calendar time minus simulated time
+        self.rtc_offset_ns = 0  # RTC (ns since 2000-01-01) minus simulated time
+        self.rtc_memory = b""  # machine.RTC().memory(): survives resets but power-on
+        self.boot_ns = self.clock.now_ns  # ticks_ms() counts from the last boot
+        self.resets: list[tuple[int, str]] = []  # (ns, kind) of every reset
+        self.fault: BaseException | None = None  # raised by the next IMU transfer
         self.pins: dict[int, PinState] = {}
         i2c = self.profile["i2c"]
         self.bus = EmulatedI2C(i2c["id"], i2c["scl"], i2c["sda"], i2c["freq_hz"])
@@ -117,6 +124,48 @@ class SimBoard:
         button = self.profile.get("button")
         if button is not None:  # released: the inactive level
             self.pin(button["pin"]).level = 1 if button["active_low"] else 0
+
+    # --- resets and the RTC -------------------------------------------------------------
+
+    def ticks_ms(self) -> int:
+        """time.ticks_ms(): ms since the last boot, wrapped at 2**30 as on the ESP32."""
+        return ((self.clock.now_ns - self.boot_ns) // 1_000_000) % (1 << 30)
+
+    def rtc_ms(self) -> int:
+        """The RTC in ms since 2000-01-01 (counts across resets but a power-on)."""
+        return (self.clock.now_ns + self.rtc_offset_ns) // 1_000_000
+
+    def set_rtc_ms(self, ms: int) -> None:
+        self.rtc_offset_ns = ms * 1_000_000 - self.clock.now_ns
+
+    def restart(self, kind: str, boot_ms: int = common.BOOT_MS) -> None:
+        """The board resets (kind: sim_machine_common.RESET_KINDS) and boots again:
+        the watchdog and timers stop, the RTC and its memory live unless the power went,
+        and boot_ms pass before the firmware runs again (the IMU keeps sampling, unless
+        it lost power too)."""
+        cause, keeps_rtc = common.after_reset(kind)
+        self.resets.append((self.clock.now_ns, kind))
+        self.clock.stop_hardware()
+        self.fault = None
+        if not keeps_rtc:
+            self.rtc_memory = b""
+            if self.imu is not None:
+                self.advance_imu()
+                self.imu.reset()  # the IMU was on the same supply
+        for p in self.pins.values():
+            p.irq_handler = None
+        self.reset_cause = cause
+        self.clock.advance(boot_ms / 1000)
+        self.boot_ns = self.clock.now_ns
+        if not keeps_rtc:
+            self.rtc_offset_ns = -self.clock.now_ns  # restarts at 2000-01-01 00:00
+
+    def take_fault(self) -> None:
+        """Raise the injected fault, once (fault campaigns: an exception in a task)."""
+        fault = self.fault
+        if fault is not None:
+            self.fault = None
+            raise fault
 
     # --- the IMU ----------------------------------------------------------------------
 

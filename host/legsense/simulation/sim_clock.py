@@ -13,16 +13,24 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from legsense.simulation.vm_board.mp_lib.sim_machine_common import kind_of
+
 TICKS_PERIOD = 1 << 30  # MicroPython's ticks_ms wraps at 2**30 on the ESP32
 
 
-class SimulatedReset(Exception):
-    """The simulated board reset (watchdog expired or machine.reset()); `cause` says why."""
+class SimulatedReset(BaseException):
+    """The simulated board reset; `cause` says why, `kind` is the reset's kind
+    (sim_machine_common.RESET_KINDS: watchdog, hard, soft, panic, brownout, power cut).
 
-    def __init__(self, cause: str, at_ns: int):
+    A BaseException, as a reset is not an error the firmware could catch: its
+    `except Exception` handlers let it through, as the chip's reset goes through them.
+    """
+
+    def __init__(self, cause: str, at_ns: int, kind: str | None = None):
         super().__init__(f"{cause} at {at_ns / 1e9:.3f} s")
         self.cause = cause
         self.at_ns = at_ns
+        self.kind = kind or kind_of(cause)
 
 
 @dataclass
@@ -42,6 +50,9 @@ class SimClock:
         self.wdt_fed_ns = 0
         self.wdt_feeds: list[int] = []  # ns of every feed (tests read the cadence)
         self._timers: list[_Periodic] = []
+        # A reset raised inside a task (machine.reset() from the firmware) ends only
+        # that task; the event loop raises it from here at its next wait.
+        self.pending_reset: SimulatedReset | None = None
 
     # --- reading ----------------------------------------------------------------------
 
@@ -86,6 +97,21 @@ class SimClock:
             if deadline <= target_ns:
                 due.append(deadline)
         return min(due) if due else None
+
+    def take_pending_reset(self) -> None:
+        """Raise a reset the firmware asked for from inside a task (once)."""
+        reset = self.pending_reset
+        if reset is not None:
+            self.pending_reset = None
+            raise reset
+
+    def stop_hardware(self) -> None:
+        """A reset: the watchdog and every timer stop (nothing of the last boot runs)."""
+        self.wdt_timeout_ns = 0
+        for t in self._timers:
+            t.active = False
+        self._timers = []
+        self.pending_reset = None
 
     # --- hardware hanging off the clock -----------------------------------------------
 

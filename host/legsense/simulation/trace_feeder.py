@@ -56,11 +56,15 @@ class TraceFeeder:
             return 0
         ticks = self._base_s + np.arange(self._ticks, last + 1) / rate
         rows = np.maximum(np.searchsorted(self.t_trace, ticks, side="right") - 1, 0)
-        zero = (0.0, 0.0, 0.0)
-        for r in rows:
-            acc = self.acc[r]
-            gyr = zero if self.gyr is None else self.gyr[r]
-            self.imu.push((acc[0], acc[1], acc[2]), (gyr[0], gyr[1], gyr[2]))
+        push_rows = getattr(self.imu, "push_rows", None)
+        if push_rows is not None:  # the emulator quantises the whole batch at once
+            push_rows(self.acc[rows], None if self.gyr is None else self.gyr[rows])
+        else:
+            zero = (0.0, 0.0, 0.0)
+            for r in rows:
+                acc = self.acc[r]
+                gyr = zero if self.gyr is None else self.gyr[r]
+                self.imu.push((acc[0], acc[1], acc[2]), (gyr[0], gyr[1], gyr[2]))
         self._ticks = last + 1
         self.now_s = max(self.now_s, t_s)
         self.pushed += len(rows)

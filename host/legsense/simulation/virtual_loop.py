@@ -19,7 +19,7 @@ import asyncio
 import selectors
 import time
 
-from legsense.simulation.sim_clock import SimClock
+from legsense.simulation.sim_clock import SimClock, SimulatedReset
 
 
 class VirtualTimeDeadlock(RuntimeError):
@@ -37,6 +37,7 @@ class VirtualSelector(selectors.DefaultSelector):
         self.speed = speed
 
     def select(self, timeout: float | None = None):
+        self.clock.take_pending_reset()
         ready = super().select(0)
         if ready or timeout == 0:
             return ready
@@ -63,9 +64,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self, clock: SimClock | None = None, speed: float | None = None):
         self.clock = clock or SimClock()
         super().__init__(VirtualSelector(self.clock, speed))
+        self.set_exception_handler(_quiet_about_resets)
 
     def time(self) -> float:
         return self.clock.seconds()
+
+
+def _quiet_about_resets(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    # A task ended by the board's reset (machine.reset() inside it) is not an error.
+    if isinstance(context.get("exception"), SimulatedReset):
+        return
+    loop.default_exception_handler(context)
 
 
 def run(coro, clock: SimClock | None = None, speed: float | None = None):
@@ -74,6 +83,7 @@ def run(coro, clock: SimClock | None = None, speed: float | None = None):
     try:
         return loop.run_until_complete(coro)
     finally:
+        loop.clock.pending_reset = None  # a reset ends this run; it is not raised again
         _cancel_all(loop)
         loop.close()
 
@@ -85,4 +95,10 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
     for t in tasks:
         t.cancel()
     if tasks and not loop.is_closed():
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        gathered = asyncio.gather(*tasks, return_exceptions=True)
+        for _ in range(3):  # a run ended by an exception may leave one stop() queued
+            try:
+                loop.run_until_complete(gathered)
+                break
+            except RuntimeError:
+                continue

@@ -11,17 +11,27 @@ Node.js) with the board's flash in a host folder, and serves from one thread:
   time first, so the FIFO holds what the chip would hold;
 * resets: machine.reset(), the watchdog and soft resets end the Node process with a
   status saying which; the board restarts it on the same flash folder (boot.py, main.py
-  run again). power_cut() kills it with SIGKILL mid-whatever and powers on again.
+  run again) after the boot time (sim_machine_common.BOOT_MS), handing the RTC and its
+  memory to the next boot. power_cut() kills it with SIGKILL mid-whatever and powers on
+  again (RTC and its memory lost); brownout() restarts it as the ESP32 does after a
+  brownout (reset cause power-on, RTC kept); hang() stops the firmware dead (the
+  watchdog then resets it).
 
-Simulated time runs ``speed`` times as fast as real time and does not stop for resets
-(the IMU keeps sampling while the MCU reboots). The trace starts playing 1 ms after the
-IMU is first switched on (the first night's start), so trace time 0 is the night's first
-sample, as in the firmware's own replay tests.
+Simulated time is the VM's (board_runner.mjs): it advances only while the VM waits, at
+most ``speed`` times as fast as real time, so a VM slowed by a busy machine slows the
+simulation rather than falling behind it (``achieved_speed()`` says how fast it went).
+It goes on across resets (the IMU keeps sampling while the MCU reboots). The trace starts
+playing 1 ms after the IMU is first switched on (the first night's start), so trace time
+0 is the night's first sample, as in the firmware's own replay tests.
+
+Each state folder is one board: its device id (machine.unique_id()) is derived from the
+folder's path, so two boards never share one and a restart keeps it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import select
@@ -44,6 +54,7 @@ from legsense.simulation.micropython_vm import (
     unavailable_reason,
 )
 from legsense.simulation.sim_board import SimBoard
+from legsense.simulation.vm_board.mp_lib import sim_machine_common as common
 from legsense.trace import Trace
 
 HERE = Path(__file__).resolve().parent
@@ -65,6 +76,15 @@ SOFT_RESET = 5
 
 STALE_OUTPUT_S = 2.0  # output nobody reads for this long is dropped, as by a UART
 RELAY_CHUNK = 65536
+FAULT_STATUS = {"exception": 250, "memory": 251}  # the VM's machine.I2C raises these
+
+
+def uid_for_state(state_dir: Path | str) -> bytes:
+    """The unique id (6 bytes, an Espressif-style MAC) of the virtual board whose flash
+    is state_dir: derived from the folder's absolute path, so each folder is its own
+    board and keeps its id across restarts."""
+    digest = hashlib.sha256(str(Path(state_dir).resolve()).encode()).digest()
+    return bytes.fromhex("240ac4") + digest[:3]
 
 
 class BoardFailed(RuntimeError):
@@ -111,15 +131,20 @@ class VirtualBoard:
         self.speed = float(speed)
         self.heap_bytes = heap_bytes
         self.flash_bytes = flash_bytes
-        self.sim = SimBoard("virtual", imu=imu, trace=from_zero(trace))
+        self.sim = SimBoard(
+            "virtual", imu=imu, trace=from_zero(trace), uid=uid_for_state(self.state_dir)
+        )
         self.sim.trace_start_ns = NEVER_NS  # set when the IMU is first switched on
         self._empty_bus = EmulatedI2C(-1, -1, -1)
+        self._world = 0.0  # simulated ms: where the VM's clock stood at its last word
+        self._rtc_offset_ms: float | None = None  # None: restarts with the power
+        self._rtc_memory = ""
+        self._fault_status = 0
         self.log = log or (lambda text: None)
         self.boots = 0
         self.resets: list[str] = []  # why each reboot happened
         self.failure: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._launch_world_ns = 0
         self._t0 = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -171,15 +196,56 @@ class VirtualBoard:
             proc.kill()
         os.write(self._wake_w, b"x")
 
-    def world_ms(self) -> float:
-        """Simulated time since the board was first powered, in ms."""
-        return (time.monotonic() - self._t0) * 1000.0 * self.speed
+    def brownout(self) -> None:
+        """A brownout: the ESP32 restarts its CPU (reset cause power-on) while the RTC
+        and its memory stay up."""
+        self._signal(signal.SIGUSR1)
 
-    def wait_world_ms(self, target_ms: float) -> None:
-        """Block (real time) until simulated time reaches target_ms."""
-        left = (target_ms - self.world_ms()) / self.speed / 1000.0
-        if left > 0:
-            time.sleep(left)
+    def hang(self) -> None:
+        """The firmware hangs for good (nothing runs); the watchdog will reset it."""
+        self._signal(signal.SIGUSR2)
+
+    def inject_fault(self, kind: str) -> None:
+        """The next IMU transfer raises in the firmware: kind "exception" (ValueError)
+        or "memory" (MemoryError)."""
+        self._fault_status = FAULT_STATUS[kind]
+
+    def _signal(self, signum: int) -> None:
+        with self._lock:
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signum)
+
+    @property
+    def pid(self) -> int | None:
+        """The VM process's id (None between boots)."""
+        proc = self._proc
+        return proc.pid if proc is not None else None
+
+    def world_ms(self) -> float:
+        """Simulated time since the board was first powered, in ms (as the VM last said)."""
+        return self._world
+
+    def achieved_speed(self) -> float:
+        """Simulated seconds per real second since start() (at most the speed asked)."""
+        real = time.monotonic() - self._t0
+        return self._world / 1000.0 / real if real > 0 else 0.0
+
+    def wait_world_ms(self, target_ms: float, timeout_s: float | None = None) -> None:
+        """Block (real time) until simulated time reaches target_ms. BoardFailed when the
+        board fails first, or when timeout_s real seconds pass without any progress of
+        simulated time (a VM that stopped)."""
+        last = self._world
+        stalled_since = time.monotonic()
+        while self._world < target_ms:
+            if self.failure:
+                raise BoardFailed(self.failure)
+            time.sleep(min(0.05, max(0.005, (target_ms - self._world) / self.speed / 1000.0)))
+            if self._world != last:
+                last = self._world
+                stalled_since = time.monotonic()
+            elif timeout_s is not None and time.monotonic() - stalled_since > timeout_s:
+                raise BoardFailed(f"simulated time stood still for {timeout_s:g} s")
 
     @property
     def trace_start_ms(self) -> float | None:
@@ -194,6 +260,11 @@ class VirtualBoard:
         assert node is not None and mjs is not None
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
+        start_ms = self._world + common.BOOT_MS
+        self._world = start_ms
+        if self._rtc_offset_ms is None:  # powered on: the RTC starts at 2000-01-01 now
+            self._rtc_offset_ms = -(start_ms - common.BOOT_MS)
+            self._rtc_memory = ""
         spec = {
             "package": str(mjs),
             "heap_bytes": self.heap_bytes,
@@ -201,6 +272,9 @@ class VirtualBoard:
             "flash_bytes": self.flash_bytes,
             "lib_dir": str(MP_LIB),
             "speed": self.speed,
+            "start_ms": start_ms,
+            "rtc_offset_ms": self._rtc_offset_ms,
+            "rtc_memory_hex": self._rtc_memory,
             "boot": boot,
             "reset_cause": cause,
             "uid_hex": self.sim.uid.hex(),
@@ -210,7 +284,6 @@ class VirtualBoard:
         fd, spec_path = tempfile.mkstemp(prefix="legsense-vmboard-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(spec, f)
-        self._launch_world_ns = int(self.world_ms() * 1e6)
         try:
             proc = subprocess.Popen(
                 [node, str(RUNNER), spec_path],
@@ -264,10 +337,18 @@ class VirtualBoard:
         self._reap()
         if cut:
             self.resets.append("power cut")
+            self._rtc_offset_ms = None  # the RTC and its memory went with the power
+            if self.sim.imu is not None:  # so did the IMU's
+                self.sim.advance_imu()
+                self.sim.imu.reset()
             self._launch("normal", PWRON_RESET)
         elif status == EXIT_HARD_RESET:
             self.resets.append(why or "hard reset")
-            self._launch("normal", WDT_RESET if "watchdog" in why else HARD_RESET)
+            if "brownout" in why:
+                cause = PWRON_RESET
+            else:
+                cause = WDT_RESET if "watchdog" in why else HARD_RESET
+            self._launch("normal", cause)
         elif status == EXIT_SOFT_RAW:
             self.resets.append("soft reset (raw REPL)")
             self._launch("raw", SOFT_RESET)
@@ -406,7 +487,15 @@ class VirtualBoard:
                 return
             line = bytes(self._req_buf[:end])
             del self._req_buf[: end + 1]
-            status, data = self._bus_request(json.loads(line))
+            req = json.loads(line)
+            self._world = max(self._world, float(req["t"]))
+            if req["op"] == "time":
+                continue  # a notice: no answer
+            if req["op"] == "state":  # a reset is coming: what the next boot keeps
+                self._rtc_offset_ms = float(req["rtc_offset_ms"])
+                self._rtc_memory = str(req["rtc_memory_hex"])
+                continue
+            status, data = self._bus_request(req)
             reply = struct.pack("<BH", status, len(data)) + data
             view = memoryview(reply)
             while view:
@@ -419,10 +508,14 @@ class VirtualBoard:
 
     def _bus_request(self, req: dict) -> tuple[int, bytes]:
         sim = self.sim
-        world_ns = self._launch_world_ns + int(req["t"]) * 1_000_000
+        world_ns = int(float(req["t"]) * 1_000_000)
         if world_ns > sim.clock.now_ns:
             sim.clock.advance_to_ns(world_ns)
         op = req["op"]
+        fault = self._fault_status
+        if fault and op in ("rm", "wm", "r", "w"):
+            self._fault_status = 0
+            return fault, b""
         if op == "adc":
             return 0, struct.pack("<i", sim.adc_uv(int(req["pin"])))
         bus = sim.bus if tuple(req["bus"]) == (sim.bus.bus_id, sim.bus.scl, sim.bus.sda) else None
@@ -460,9 +553,16 @@ def run_until_signalled(board: VirtualBoard) -> int:
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    said = time.monotonic()
     try:
         while not stop.is_set():
             stop.wait(0.2)
+            if time.monotonic() - said >= 10.0:  # with -v: how fast the simulation goes
+                said = time.monotonic()
+                board.log(
+                    f"simulated {board.world_ms() / 1000:.0f} s, achieved speed "
+                    f"{board.achieved_speed():.1f}x (at most {board.speed:g}x)"
+                )
             if board.failure:
                 print(f"legsense sim: {board.failure}", file=sys.stderr)
                 return 1

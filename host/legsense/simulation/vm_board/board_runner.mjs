@@ -9,7 +9,10 @@
 //   flash_dir    host folder holding the board's flash (the VM's "/")
 //   flash_bytes  size of the simulated filesystem (what os.statvfs reports)
 //   lib_dir      host folder of the simulation's MicroPython modules (machine.py ...)
-//   speed        simulated time runs `speed` times as fast as real time
+//   speed        ceiling: simulated time runs at most `speed` times as fast as real time
+//   start_ms     simulated time (ms since the board was first powered) of this boot
+//   rtc_offset_ms  the RTC (ms since 2000-01-01) minus simulated time
+//   rtc_memory_hex the RTC memory as the last boot left it ("" after a power-on)
 //   boot         "normal" (boot.py, main.py, then the REPL) or "raw" (boot.py, then the
 //                raw REPL: a soft reset asked for from the raw REPL, as mpremote does)
 //   reset_cause  machine.reset_cause() of this boot (1 power on, 2 hard, 3 watchdog)
@@ -31,6 +34,18 @@
 // I2C and the ADC go to the Python process that runs the emulators: one JSON line per
 // request on req_fd (with the simulated time), a binary answer on resp_fd (status byte,
 // 16-bit length, data), both blocking, so a bus transfer is synchronous as on the chip.
+// Notices without an answer go the same way: {"op": "time"} (how far simulated time has
+// come, a few times per real second) and {"op": "state"} just before a reset exit (the
+// time, the RTC and its memory, which a reset keeps and a power cut loses).
+//
+// Time is simulated and honest: it advances only while the VM waits (for its next
+// timer or for input), by the real time waited times `speed`, and never past the next
+// timer; while the VM runs, it stands still. A VM slowed down by a busy machine thus
+// slows the simulation instead of falling behind it: --speed is a ceiling, the achieved
+// speed is what the host measures from the time notices. asyncio's sleeps, machine.Timer
+// and the watchdog all run on this clock (_vm_board.py points asyncio at it). Signals:
+// SIGUSR1 is a brownout (exit as a reset that keeps the RTC), SIGUSR2 hangs the firmware
+// (nothing runs any more; the watchdog resets the board when its time comes).
 //
 // Exit status: 0 stdin closed; 3 set-up error; 10 hard reset (machine.reset() or the
 // watchdog; the cause is on the last stderr line); 11 soft reset from the raw REPL;
@@ -39,6 +54,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { capHeap, interceptHeapGrowth } from "../vm_common.mjs";
 
 const EXIT_SETUP = 3;
 const EXIT_HARD_RESET = 10;
@@ -46,8 +62,8 @@ const EXIT_SOFT_RAW = 11;
 const EXIT_SOFT_FRIENDLY = 12;
 const LIB = "/simlib";
 const BLOCK = 4096;
-const C_RESERVE_BYTES = 8 * 1024;
-const WDT_CHECK_MS = 20;
+const REPORT_MS = 25; // real ms between time notices to the host
+const IDLE_TICK_MS = 50; // real ms between clock updates while nothing is scheduled
 
 function fail(message) {
   process.stderr.write(`board_runner: ${message}\n`);
@@ -62,7 +78,6 @@ const spec = (() => {
   }
 })();
 const speed = spec.speed > 0 ? spec.speed : 1;
-const t0 = performance.now();
 
 // --- output ----------------------------------------------------------------------------
 
@@ -104,29 +119,6 @@ function cooked(bytes) {
 function raw(buf) {
   if (buf.length) lastByte = buf[buf.length - 1];
   emit(buf);
-}
-
-// --- heap ceiling (as in micropython_vm_runner.mjs) -------------------------------------
-
-let growthBlocked = false;
-const instantiate = WebAssembly.instantiate;
-WebAssembly.instantiate = async (binary, imports) => {
-  const resize = imports?.env?.emscripten_resize_heap;
-  if (resize) {
-    imports.env.emscripten_resize_heap = (requested) => (growthBlocked ? 0 : resize(requested));
-  }
-  return instantiate(binary, imports);
-};
-function capHeap(module) {
-  const reserve = module._malloc(C_RESERVE_BYTES);
-  if (!reserve) fail("cannot reserve C memory");
-  growthBlocked = true;
-  for (let chunk = 1 << 26; chunk >= 64; chunk >>= 1) {
-    while (module._malloc(chunk)) {
-      // left full on purpose: the MicroPython heap cannot grow out of it
-    }
-  }
-  module._free(reserve);
 }
 
 // --- the flash: MEMFS written through to the host folder --------------------------------
@@ -267,8 +259,12 @@ function readExactly(fd, buf) {
     got += n;
   }
 }
+function notify(message) {
+  message.t = simNow;
+  fs.writeSync(spec.req_fd, JSON.stringify(message) + "\n");
+}
 function busRequest(request) {
-  request.t = simMs();
+  request.t = simNow;
   fs.writeSync(spec.req_fd, JSON.stringify(request) + "\n");
   readExactly(spec.resp_fd, header);
   const data = Buffer.alloc(header.readUInt16LE(1));
@@ -278,22 +274,102 @@ function busRequest(request) {
 
 // --- time, watchdog, serial -------------------------------------------------------------
 
-// Simulated time stands still while the VM runs: it is read once per turn of the event
-// loop, so code runs in no simulated time, as on an MCU much faster than its sensor, and
-// the VM's own (real) execution time cannot skew the samples' timestamps.
-let frozenMs = null;
-function simMs() {
-  if (frozenMs === null) {
-    frozenMs = Math.floor((performance.now() - t0) * speed);
-    setImmediate(() => {
-      frozenMs = null;
-    });
-  }
-  return frozenMs;
-}
-
+let simNow = spec.start_ms ?? 0; // simulated ms since the board was first powered
+const bootAt = simNow; // ticks_ms() counts from the boot
+let rtcOffset = spec.rtc_offset_ms ?? -bootAt;
+let rtcMemory = spec.rtc_memory_hex ?? "";
+let idleSince = performance.now();
+let lastReport = 0;
+let hung = false;
+const timers = new Map(); // id -> {due, fn, period}
+let nextTimerId = 1;
+let realTimer = null;
 let wdtTimeout = 0;
 let wdtFed = 0;
+
+function nextDue() {
+  let due = Infinity;
+  for (const t of timers.values()) if (!hung && t.due < due) due = t.due;
+  if (wdtTimeout && wdtFed + wdtTimeout < due) due = wdtFed + wdtTimeout;
+  return due;
+}
+// The VM gets control: first let the simulated time pass that was waited.
+function enter() {
+  const now = performance.now();
+  simNow = Math.min(simNow + (now - idleSince) * speed, Math.max(simNow, nextDue()));
+  idleSince = now;
+}
+// The VM handed control back: its run took no simulated time. Wait for what is next.
+function leave() {
+  const now = performance.now();
+  idleSince = now;
+  if (now - lastReport >= REPORT_MS) {
+    lastReport = now;
+    notify({ op: "time" });
+  }
+  rearm();
+}
+function rearm() {
+  if (realTimer !== null) {
+    if (realTimer.immediate) clearImmediate(realTimer.handle);
+    else clearTimeout(realTimer.handle);
+  }
+  realTimer = null;
+  const due = nextDue();
+  if (due === Infinity) {
+    // Nothing scheduled (the REPL, a stopped app): the board's clock still runs.
+    realTimer = { immediate: false, handle: setTimeout(idle, IDLE_TICK_MS) };
+    return;
+  }
+  const wait = (due - simNow) / speed;
+  realTimer =
+    wait > 0
+      ? { immediate: false, handle: setTimeout(fire, wait) }
+      : { immediate: true, handle: setImmediate(fire) };
+}
+function idle() {
+  realTimer = null;
+  enter();
+  leave();
+}
+function fire() {
+  realTimer = null;
+  enter();
+  const due = nextDue();
+  if (due - simNow > 2 * speed) {
+    rearm(); // woken more than 2 real ms early: wait for the rest
+    return;
+  }
+  if (due > simNow) simNow = due; // the timer's moment has come: it defines the time
+  if (wdtTimeout && simNow >= wdtFed + wdtTimeout) {
+    simNow = wdtFed + wdtTimeout;
+    exitWith(EXIT_HARD_RESET, `reset: watchdog not fed for ${wdtTimeout} ms`);
+  }
+  while (!hung) {
+    let first = null;
+    for (const [id, t] of timers) if (t.due <= simNow && (!first || t.due < first[1].due)) first = [id, t];
+    if (!first) break;
+    const [id, t] = first;
+    if (t.period > 0) t.due += t.period;
+    else timers.delete(id);
+    try {
+      t.fn();
+    } catch (e) {
+      cooked(Buffer.from(`board_runner: timer callback failed: ${e.message}\n`));
+    }
+  }
+  leave();
+}
+function addTimer(fn, delay, period) {
+  const id = nextTimerId++;
+  timers.set(id, { due: simNow + Math.max(0, delay), fn, period });
+  rearm();
+  return id;
+}
+function ticks() {
+  return Math.floor(simNow - bootAt) & 0x3fffffff;
+}
+
 let mp = null;
 let mode = "boot"; // "boot" | "app" | "repl"
 let rawRepl = false;
@@ -302,13 +378,28 @@ let serialWaiter = null;
 
 function exitWith(code, why) {
   flush();
+  // What survives a reset (the RTC, its memory) and where time stood: for the next boot.
+  notify({ op: "state", rtc_offset_ms: rtcOffset, rtc_memory_hex: rtcMemory });
   if (why) process.stderr.write(`board_runner: ${why}\n`);
   process.exit(code);
 }
 
 const host = {
-  ticks_ms: () => simMs() & 0x3fffffff,
-  speed: () => speed,
+  ticks_ms: () => ticks(),
+  set_timer: (fn, delay) => addTimer(fn, Number(delay), 0),
+  set_interval: (fn, period) => addTimer(fn, Number(period), Math.max(1, Number(period))),
+  clear_timer: (id) => {
+    timers.delete(id);
+  },
+  rtc_ms: () => Math.floor(simNow + rtcOffset),
+  rtc_set: (ms) => {
+    rtcOffset = Number(ms) - simNow;
+  },
+  rtc_memory: (hex) => {
+    if (hex === undefined || hex === null) return rtcMemory;
+    rtcMemory = String(hex);
+    return null;
+  },
   reset_cause: () => spec.reset_cause ?? 1,
   uid_hex: () => spec.uid_hex,
   i2c: (op, busId, scl, sda, addr, reg, hex, n) => {
@@ -319,10 +410,10 @@ const host = {
   adc_uv: (pin) => busRequest({ op: "adc", pin })[1].readInt32LE(0),
   wdt_start: (ms) => {
     wdtTimeout = ms;
-    wdtFed = simMs();
+    wdtFed = simNow;
   },
   wdt_feed: () => {
-    wdtFed = simMs();
+    wdtFed = simNow;
   },
   reset: (why) => exitWith(EXIT_HARD_RESET, `reset: ${why}`),
   serial_write: (hex) => raw(Buffer.from(hex, "hex")),
@@ -430,13 +521,14 @@ async function main() {
   } catch (e) {
     fail(`cannot load ${spec.package}: ${e.message}`);
   }
+  interceptHeapGrowth();
   mp = await loadMicroPython({
     heapsize: spec.heap_bytes,
     linebuffer: false,
     stdout: (b) => cooked(b),
     stderr: (b) => cooked(b), // the board has one serial port for both
   });
-  capHeap(mp._module);
+  if (!capHeap(mp._module)) fail("cannot reserve C memory");
   const FS = mp.FS;
   FS.mkdir(LIB);
   copyIn(FS, spec.flash_dir, "");
@@ -444,13 +536,22 @@ async function main() {
   writeThrough(FS);
   mp.registerJsModule("_vmhost", host);
 
-  process.stdin.on("data", onInput);
+  process.stdin.on("data", (data) => {
+    if (hung) return; // a hung firmware reads nothing
+    enter();
+    onInput(data);
+    leave();
+  });
   process.stdin.on("end", () => exitWith(0));
-  setInterval(() => {
-    if (wdtTimeout && simMs() - wdtFed > wdtTimeout) {
-      exitWith(EXIT_HARD_RESET, `reset: watchdog not fed for ${wdtTimeout} ms`);
-    }
-  }, WDT_CHECK_MS);
+  process.on("SIGUSR1", () => {
+    enter();
+    exitWith(EXIT_HARD_RESET, "reset: brownout");
+  });
+  process.on("SIGUSR2", () => {
+    enter();
+    hung = true; // the firmware hangs: nothing of it runs again; the watchdog decides
+    leave();
+  });
 
   // Boot like the board: mount the flash at /, then boot.py and main.py (or the raw REPL).
   let started = false;
@@ -478,6 +579,7 @@ async function main() {
     enterRepl();
   }
   flush();
+  leave(); // booting took no simulated time (the board adds its boot time before)
 }
 
 main().catch((e) => fail(e?.stack ?? String(e)));

@@ -5,8 +5,11 @@ Node.js or the MicroPython package is missing).
 The app runs from the repository's firmware/ (there is no interpreter to flash), with
 its files (config, boards, nights) in the state folder. There is no REPL behind the
 port: a Ctrl-C from the host ends the link, and the board boots the app again, as a
-reset would. The trace starts 1 ms after the IMU is first switched on, as on the
-MicroPython virtual board.
+reset would. A reset (the watchdog, machine.reset(), a crash the firmware answers with
+a reset) restarts the board as the MicroPython board does (SimBoard.restart: RTC and its
+memory kept, the boot time passes), so a recording night resumes. The trace starts 1 ms
+after the IMU is first switched on, as on the MicroPython virtual board. The device id
+comes from the state folder (vm_board.board.uid_for_state).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from legsense.simulation.vm_board.board import (
     NEVER_NS,
     from_zero,
     seed_flash,
+    uid_for_state,
 )
 from legsense.trace import Trace
 
@@ -69,7 +73,9 @@ class CPythonBoard:
         (self.state_dir / "nights").mkdir(exist_ok=True)
         self.speed = speed
         self.flash_bytes = flash_bytes
-        self.sim = SimBoard("virtual", imu=imu, trace=from_zero(trace))
+        self.sim = SimBoard(
+            "virtual", imu=imu, trace=from_zero(trace), uid=uid_for_state(self.state_dir)
+        )
         self.sim.trace_start_ns = NEVER_NS
         for address in list(self.sim.bus._targets):
             target = self.sim.bus._targets[address]
@@ -80,6 +86,7 @@ class CPythonBoard:
         self.port = os.ttyname(self._slave)
         self.failure: str | None = None
         self.boots = 0
+        self.resets: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -123,12 +130,19 @@ class CPythonBoard:
                     app.link_port = FdPort(self.master)  # pyright: ignore[reportAttributeAccessIssue]
                     loop = virtual_loop.VirtualTimeLoop(self.sim.clock, self.speed)
                     self._loop = loop
+                    reset = None
                     try:
                         loop.run_until_complete(app.run())
-                    except (KeyboardInterrupt, SimulatedReset, RuntimeError):
-                        pass  # Ctrl-C on the port, a reset, or close(): boot again / stop
+                    except SimulatedReset as e:
+                        reset = e
+                    except (KeyboardInterrupt, RuntimeError):
+                        pass  # Ctrl-C on the port, or close(): boot again / stop
                     finally:
+                        self.sim.clock.pending_reset = None
                         virtual_loop._cancel_all(loop)
                         loop.close()
+                    if reset is not None and not self._stopping:
+                        self.resets.append(reset.cause)
+                        self.sim.restart(reset.kind)
         except Exception as e:  # reported by `legsense sim`
             self.failure = f"the CPython board stopped: {e!r}"

@@ -6,8 +6,9 @@
 # here it starts the app as a task and unwinds main.py with _Detached, and the app then
 # runs on the event loop. The USB serial port is the runner's stdin/stdout, served to
 # the firmware's link through VmSerialPort in place of usb_link.StdioPort (this port has
-# no select-able stdin). Sleeps are shortened by the board's speed factor, so simulated
-# time (machine.sim_ticks_ms) and the event loop agree.
+# no select-able stdin). asyncio runs on the board's simulated clock: its ticks are
+# machine.sim_ticks_ms and its timers the runner's virtual timers (board_runner.mjs), so
+# a sleep of n ms is n simulated ms, and simulated time only passes while the VM waits.
 
 import asyncio
 import sys
@@ -134,19 +135,26 @@ class FlashVfs:
         return self._call("statvfs", path)
 
 
+class _VirtualTimers:
+    # Stands in for the `js` module inside asyncio.core: its event loop schedules itself
+    # with setTimeout/clearTimeout, here on the board's simulated clock.
+    @staticmethod
+    def setTimeout(fn, ms):
+        return _vmhost.set_timer(fn, ms)
+
+    @staticmethod
+    def clearTimeout(handle):
+        if handle is not None:
+            _vmhost.clear_timer(handle)
+
+
 def setup():
-    milli = int(_vmhost.speed() * 1000 + 0.5)
-    if milli != 1000:
-        sleep_ms = asyncio.sleep_ms
+    import asyncio.core as core
 
-        def fast_sleep_ms(ms):
-            return sleep_ms(ms * 1000 // milli)
+    import machine
 
-        def fast_sleep(s):
-            return sleep_ms(int(s * 1000000) // milli)
-
-        asyncio.sleep_ms = fast_sleep_ms
-        asyncio.sleep = fast_sleep
+    core.ticks = machine.sim_ticks_ms  # sleep_ms and the run loop read simulated ticks
+    core.js = _VirtualTimers
     asyncio.run = _run
     import vfs
 

@@ -1,18 +1,21 @@
 # MicroPython's `machine` module for the virtual board (the parts legsense uses), inside
 # the MicroPython VM. I2C and the ADC go to the host's emulators through _vmhost (the
 # runner's JS module), carrying the simulated time; sim_ticks_ms is the simulated clock
-# (real time times the speed factor) that legsense_device.hal prefers when present.
+# (board_runner.mjs: it advances while the VM waits, at most `speed` times real time)
+# that legsense_device.hal prefers when present. Timers run on that clock. Reset causes,
+# the RTC and its memory behave as in the CPython shim: both use sim_machine_common.
 
 from binascii import hexlify, unhexlify
 
 import _vmhost
-import js
+import sim_machine_common as _common
 
-PWRON_RESET = 1
-HARD_RESET = 2
-WDT_RESET = 3
-DEEPSLEEP_RESET = 4
-SOFT_RESET = 5
+PWRON_RESET = _common.PWRON_RESET
+HARD_RESET = _common.HARD_RESET
+WDT_RESET = _common.WDT_RESET
+DEEPSLEEP_RESET = _common.DEEPSLEEP_RESET
+SOFT_RESET = _common.SOFT_RESET
+_FAULTS = {250: ValueError, 251: MemoryError}  # injected by the host (fault campaigns)
 
 _timers = []
 
@@ -77,6 +80,8 @@ class I2C:
         hexdata = hexlify(data).decode() if data else ""
         r = _vmhost.i2c(op, b[0], b[1], b[2], addr, reg, hexdata, n)
         if isinstance(r, int):
+            if r in _FAULTS:
+                raise _FAULTS[r]("injected fault")
             raise OSError(r)
         return r
 
@@ -135,21 +140,17 @@ class Timer:
             return
         if freq:
             period = 1000 // freq
-        real_ms = max(1, int(period / _vmhost.speed()))
+        period = max(1, int(period))
         fire = lambda: callback(self)  # noqa: E731
         if mode == Timer.ONE_SHOT:
-            self._handle = ("t", js.setTimeout(fire, real_ms))
+            self._handle = _vmhost.set_timer(fire, period)
         else:
-            self._handle = ("i", js.setInterval(fire, real_ms))
+            self._handle = _vmhost.set_interval(fire, period)
         _timers.append(self)
 
     def deinit(self):
         if self._handle is not None:
-            kind, h = self._handle
-            if kind == "t":
-                js.clearTimeout(h)
-            else:
-                js.clearInterval(h)
+            _vmhost.clear_timer(self._handle)
             self._handle = None
 
 
@@ -159,26 +160,23 @@ def _stop_timers():
 
 
 class RTC:
-    _base = (2000, 1, 1, 0, 0, 0, 0, 0)
-    _set_at_ms = 0
-
+    # Counts across resets except a power-on; its memory lives as long (the runner keeps
+    # both and hands them to the next boot).
     def __init__(self, rtc_id=0):
         pass
 
     def datetime(self, dt=None):
-        import time
-
         if dt is None:
-            y, mo, d, _wd, hh, mm, ss, _sub = RTC._base
-            secs = time.mktime((y, mo, d, hh, mm, ss, 0, 0))
-            secs += (sim_ticks_ms() - RTC._set_at_ms) // 1000
-            t = time.gmtime(secs)
-            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
-        RTC._base = tuple(dt) + (0,) * (8 - len(dt))
-        RTC._set_at_ms = sim_ticks_ms()
+            return _common.rtc_tuple(_vmhost.rtc_ms())
+        _vmhost.rtc_set(_common.rtc_ms_of(dt))
 
     def init(self, dt):
         self.datetime(dt)
+
+    def memory(self, data=None):
+        if data is None:
+            return unhexlify(_vmhost.rtc_memory(None) or "")
+        _vmhost.rtc_memory(hexlify(_common.check_memory(data)).decode())
 
 
 class ADC:

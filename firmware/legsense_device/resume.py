@@ -91,7 +91,7 @@ class RtcBlock:
                 k = 0
                 self.log_base = -1
             buf[_HEAD_SIZE : _HEAD_SIZE + n] = log[0:n]
-            if k:
+            if k and extra is not None:
                 buf[_HEAD_SIZE + n : _HEAD_SIZE + n + k] = extra[0:k]
             n += k
         else:

@@ -139,7 +139,11 @@ class DeviceClient:
                 raise LinkTimeout(
                     f"no answer from the device within {wait:g} s", self.transport.name
                 ) from None
-            if len(body) >= P.HEADER_SIZE and body[0] != P.PROTOCOL_VERSION and body[1] != P.ERROR:
+            if len(body) < P.HEADER_SIZE:
+                continue  # not a message at all
+            if (body[2] | body[3] << 8) not in self._in_flight:
+                continue  # stale (an earlier session), unsolicited (LIVE_DATA) or garbage
+            if body[0] != P.PROTOCOL_VERSION and body[1] != P.ERROR:
                 raise self._mismatch(f"protocol version {body[0]}")
             try:
                 mtype, seq, values = P.decode_body(body)

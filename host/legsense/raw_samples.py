@@ -26,7 +26,7 @@ from legsense.record_scan import RecordScanner
 from legsense.trace import TRACE_COLUMNS_ACCEL, TRACE_COLUMNS_GYRO, Trace, format_fixed, from_counts
 
 RAW_DECIMALS = 6  # as write_trace writes a trace (a test checks the bytes are the same)
-BATCH_SAMPLES = 50_000  # samples formatted and written at a time
+BATCH_SAMPLES = 20_000  # samples formatted and written at a time (about 10 MB peak)
 _MAX_ROW = 14  # bytes per sample with the gyro (records.RAW_ROW_GYRO)
 
 

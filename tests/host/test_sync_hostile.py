@@ -15,6 +15,16 @@ import random
 
 import pytest
 from fake_device import UTC0_MS, FakeDevice, FakeLink, FakeNight, NightSpec, fake_night
+from hostile_devices import (
+    SCENARIOS,
+    Chatty,
+    EndlessList,
+    GoesSilent,
+    HugeCounts,
+    WrongData,
+    flip_header_bit,
+    good_nights,
+)
 from legsense.cli import main
 from legsense.errors import EXIT_DEVICE, EXIT_OK, EXIT_UNSYNCED
 from legsense.night_store import device_folder_name
@@ -23,13 +33,6 @@ from legsense_core import records
 from sync_harness import sync_port
 
 pytestmark = pytest.mark.timeout(120)  # a hang fails, it does not eat CI's time
-
-
-def good_nights(n: int = 3) -> list[FakeNight]:
-    return [
-        fake_night(NightSpec(i, uid=0xAB00 + i, minutes=20 + 5 * i, seed=i))
-        for i in range(1, n + 1)
-    ]
 
 
 def sync_cli(link: FakeLink, out, capsys, *extra: str) -> tuple[int, str, str]:
@@ -49,14 +52,6 @@ def night_bins(out, device_id: str) -> dict[int, bytes]:
     return got
 
 
-class EndlessList(FakeDevice):
-    """Always the first page, always 65535 nights."""
-
-    def on_list_nights(self, seq, first):
-        entries = [n.entry() for n in self.nights] * 12
-        return self.reply(P.LIST_NIGHTS_REPLY, seq, (65535, 0, entries[: P.MAX_NIGHTS]))
-
-
 def test_an_endless_night_list_is_refused(tmp_path, capsys):
     device = EndlessList(good_nights())
     link = FakeLink(device)
@@ -68,20 +63,6 @@ def test_an_endless_night_list_is_refused(tmp_path, capsys):
     assert "answered from 0" in err and "\n" not in err.strip()
     assert device.requests[P.LIST_NIGHTS] == 2  # refused at the second page
     assert device.requests[P.READ] == 0
-
-
-class HugeCounts(FakeDevice):
-    """Asks for 255 requests in flight and lists a 4 GB night and acked > size."""
-
-    def __init__(self, nights):
-        super().__init__(nights, window=255)
-        self.in_flight = 0
-        self.most_in_flight = 0
-
-    def on_list_nights(self, seq, first):
-        entries = [n.entry() for n in self.nights]
-        entries[0] = (*entries[0][:3], 0xFFFFFFFF, 0xFFFFFFFF, entries[0][5], entries[0][6])
-        return self.reply(P.LIST_NIGHTS_REPLY, seq, (len(entries), 0, entries))
 
 
 def test_huge_counts_are_bounded(tmp_path, capsys):
@@ -176,13 +157,6 @@ def test_times_out_of_range_are_refused_not_crashed(tmp_path, capsys):
     assert "events with times out of range ignored" in summary["recording"]["log_problem"]
 
 
-def flip_header_bit(night: FakeNight) -> FakeNight:
-    data = bytearray(night.data)
-    data[20] ^= 0x10
-    night.data = bytes(data)
-    return night
-
-
 def test_a_damaged_header_does_not_block_later_syncs(tmp_path, capsys):
     nights = good_nights(4)
     flip_header_bit(nights[1])
@@ -219,15 +193,6 @@ def test_a_header_that_does_not_match_its_listing_is_skipped(tmp_path, capsys, f
     assert len(night_bins(tmp_path / "host", "fa4e0000d3v1")) == 2
 
 
-class WrongData(FakeDevice):
-    """Answers READs of night 2 with night 3's bytes."""
-
-    def on_read(self, seq, night_id, offset, length):
-        if night_id == 2 and offset > 2000:
-            return super().on_read(seq, 3, offset, length)
-        return super().on_read(seq, night_id, offset, length)
-
-
 def test_wrong_data_costs_only_its_night(tmp_path, capsys):
     nights = good_nights()
     link = FakeLink(WrongData(nights))
@@ -256,20 +221,6 @@ def test_reused_ids_in_one_listing_are_skipped(tmp_path, capsys):
     assert set(night_bins(tmp_path / "host", "fa4e0000d3v1")) == {1, 3}
 
 
-class GoesSilent(FakeDevice):
-    """Stops answering after a number of READs (unplugged mid-night)."""
-
-    def __init__(self, nights, reads: int):
-        super().__init__(nights)
-        self.reads_left = reads
-
-    def on_read(self, seq, night_id, offset, length):
-        self.reads_left -= 1
-        if self.reads_left < 0:
-            return []
-        return super().on_read(seq, night_id, offset, length)
-
-
 def test_a_silent_device_times_out_and_the_next_sync_resumes(tmp_path, capsys):
     nights = [fake_night(NightSpec(1, uid=0x51, minutes=240, seed=1))]
     device = GoesSilent(nights, reads=6)
@@ -283,15 +234,6 @@ def test_a_silent_device_times_out_and_the_next_sync_resumes(tmp_path, capsys):
         link.close()
     assert status == EXIT_OK
     assert night_bins(tmp_path / "host", "fa4e0000d3v1") == {1: nights[0].data}
-
-
-class Chatty(FakeDevice):
-    """Sends a flood of stale replies and noise before every real answer."""
-
-    def handle(self, body):
-        frames = super().handle(body)
-        noise = [P.message(P.DATA, 7, (1, 0, b"x" * 40)) for _ in range(20)]
-        return [*noise, b"\x00\x01\x02garbage\x00" * 5, *frames]
 
 
 def test_noise_and_stale_replies_cost_nothing(tmp_path, capsys):
@@ -314,3 +256,27 @@ def test_start_times_decide_only_the_folder_date(tmp_path):
         link.close()
     assert report.nights[0].folder is not None
     assert report.nights[0].folder.name == "undated_1"
+
+
+@pytest.mark.parametrize(
+    "scenario", [s for s in SCENARIOS if s.name != "events flood"], ids=lambda s: s.name
+)
+def test_every_scenario_keeps_what_is_good_and_says_what_is_not(tmp_path, capsys, scenario):
+    devices = scenario.devices()
+    out = tmp_path / "host"
+    status = None
+    for device in devices:
+        link = FakeLink(device)
+        try:
+            status, _, err = sync_cli(link, out, capsys, *scenario.sync_options)
+        finally:
+            link.close()
+        assert "Traceback" not in err and "internal error" not in err
+    assert status == scenario.status
+    stored = [p.read_bytes() for p in out.rglob("night.bin")]
+    for night in scenario.intact(devices):
+        assert night.data in stored, f"night {night.night_id} not intact"
+    for device in devices:
+        for night in device.nights:  # the device frees nothing the host does not hold
+            assert night.acked == 0 or any(d.startswith(night.data[: night.acked]) for d in stored)
+    assert not [p for p in out.rglob(".*") if p.name != ".sync.lock"]

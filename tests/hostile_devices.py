@@ -307,3 +307,49 @@ def _reflash_v1() -> list[FakeDevice]:
         for i, m in ((1, 10), (2, 60))
     ]
     return [FakeDevice(old), FakeDevice(new)]
+
+
+def run_scenario(scenario: Scenario, out) -> dict:
+    """Sync every device of a scenario into `out` with the CLI; what came of it.
+
+    bytes_lost: bytes of nights that must be intact but are not stored byte for byte;
+    acked_unheld: nights the device may free although the host does not hold them.
+    """
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from fake_device import FakeLink
+    from legsense.cli import main
+
+    devices = scenario.devices()
+    out = Path(out)
+    status = None
+    errors: list[str] = []
+    for device in devices:
+        link = FakeLink(device)
+        stdout, stderr = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                status = main(["sync", "--port", link.port, "--out", str(out), "--no-picture",
+                               *scenario.sync_options])  # fmt: skip
+        finally:
+            link.close()
+        errors += [line for line in stderr.getvalue().splitlines() if line.strip()]
+    stored = [p.read_bytes() for p in out.rglob("night.bin")]
+    lost = sum(len(n.data) for n in scenario.intact(devices) if n.data not in stored)
+    unheld = sum(
+        1
+        for d in devices
+        for n in d.nights
+        if n.acked and not any(s.startswith(n.data[: n.acked]) for s in stored)
+    )
+    return {
+        "status": status,
+        "expected_status": scenario.status,
+        "bytes_lost": lost,
+        "acked_unheld": unheld,
+        "leftovers": len([p for p in out.rglob(".*") if p.name != ".sync.lock"]),
+        "crash": any("internal error" in e or "Traceback" in e for e in errors),
+        "message": errors[-1] if errors else "",
+    }

@@ -124,10 +124,11 @@ def anchor_after(
             return None
         if abs(elapsed - real) * 1_000_000 > MAX_DRIFT_PPM * real:
             if warn is not None:
+                span = f"{real / 3.6e6:.1f} h" if real >= 3_600_000 else f"{real / 1000:.0f} s"
                 warn(
                     f"the clock setting after the night found the device {elapsed - real:+d} "
-                    f"ms off over {real / 3.6e6:.1f} h: more than {MAX_DRIFT_PPM} ppm, not "
-                    "drift (another host set it, or it reset): ignored"
+                    f"ms off after {span}: more than {MAX_DRIFT_PPM} ppm, not drift (another "
+                    "host set it, or it reset, or a virtual board ran fast): ignored"
                 )
             return None
         dev_ms = dev_last + elapsed

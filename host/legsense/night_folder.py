@@ -287,7 +287,7 @@ def gaps_summary(info: NightInfo) -> dict[str, Any]:
         listed.append(item)
     return {
         "count": len(gaps),
-        "total_s": round(sum(g[1] for g in gaps), 3),
+        "total_s": round(float(sum(g[1] for g in gaps)), 3),
         "longest": listed,
     }
 

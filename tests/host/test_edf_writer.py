@@ -68,27 +68,18 @@ def test_edf_round_trip_through_mne(tmp_path):
     assert ann.duration[series] == pytest.approx(81.5, abs=1e-3)
 
 
-@pytest.mark.parametrize("hours, per_hour", [(4.0, 60), (4.1, 97), (6.5, 120), (9.0, 45)])
-def test_long_nights_of_any_density_are_written(tmp_path, hours, per_hour):
+@pytest.mark.parametrize("minutes, seed", [(240, 1), (247, 2), (300, 3), (480, 4), (540, 5)])
+def test_long_nights_of_any_density_are_written(tmp_path, minutes, seed):
     """edfio refused about one night in five of a few hours (annotation records of some
     lengths: their duration missed the signals' by a float's last bit); every night must
-    give its EDF, and MNE must read every annotation back."""
-    n_lm = int(hours * per_hour)
-    rng = np.random.default_rng(int(hours * 10) + per_hour)
-    onsets = np.sort(rng.uniform(10, hours * 3600 - 20, n_lm)).round(3)
-    movements = Movements.from_arrays(onsets, onsets + 0.8)
-    n = int(hours * 120)
-    epochs = Epochs(
-        30.0,
-        np.arange(n) * 30.0,
-        np.full(n, 1560),
-        np.full(n, 3.0),
-        rng.integers(0, 5000, n),
-        rng.integers(-1000, 1000, (n, 3)),
-    )
-    info = NightInfo(recording_s=n * 30.0, analysed_s=n * 30.0, sample_rate_hz=52.0)
-    scoring = score_movements(movements, info, ScoringParams())
+    give its EDF, and MNE must read every annotation back. The nights are the fake
+    device's (tests/fake_device.py), the first one a night that was refused."""
+    from fake_device import NightSpec, build_night
+    from legsense.night_decode import decode_night
+
+    decoded = decode_night(build_night(NightSpec(1, uid=0x51, minutes=minutes, seed=seed)))
+    scoring = score_movements(decoded.movements, decoded.info, ScoringParams())
     path = tmp_path / "night.edf"
-    write_edf(path, epochs, scoring, info)
+    write_edf(path, decoded.epochs, scoring, decoded.info)
     raw = mne.io.read_raw_edf(path, verbose="error")
-    assert list(raw.annotations.description).count("LM") == len(scoring.lms)
+    assert list(raw.annotations.description).count("LM") == len(scoring.lms) > 100

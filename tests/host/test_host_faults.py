@@ -12,8 +12,12 @@ from __future__ import annotations
 import sys
 
 import pytest
+from fake_device import FakeDevice, FakeLink, NightSpec, fake_night
 from host_fuzz import MUTATIONS, run_fuzz
 from kill_harness import run_campaign
+from legsense_core import protocol as P
+from legsense_core.frames import encode
+from sync_harness import sync_port
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork + /proc: Linux")
@@ -32,3 +36,23 @@ def test_fuzzed_frames_never_crash_or_hang_the_host():
     assert report.frames >= 5_000 and report.outcomes["ok"] > 0
     assert set(report.by_mutation) == set(MUTATIONS)
     assert report.max_pending <= report.decoder_capacity
+
+
+class StaleOtherVersion(FakeDevice):
+    """Before every answer, a frame of protocol 1 for a request that is not in flight
+    (left on the line by an older host's session, or noise with a good CRC)."""
+
+    def handle(self, body):
+        frames = super().handle(body)
+        seq = (body[2] | body[3] << 8) ^ 0x8000
+        return [encode(bytes([1, P.HELLO_REPLY, seq & 0xFF, seq >> 8])), *frames]
+
+
+def test_a_stale_frame_of_another_version_does_not_end_the_session(tmp_path):
+    nights = [fake_night(NightSpec(1, uid=0x5, minutes=10))]
+    link = FakeLink(StaleOtherVersion(nights))
+    try:
+        report = sync_port(link.port, tmp_path / "host")
+    finally:
+        link.close()
+    assert report.nights[0].stored == len(nights[0].data)

@@ -137,12 +137,10 @@ def ensure_writable_dir(path: Path) -> Path:
         raise InputError("cannot be created: a part of the path is a file", path) from None
     except OSError as exc:
         raise InputError(f"cannot be created: {exc.strerror or exc}", path) from None
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".legsense-probe-", dir=path)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise InputError(f"cannot write here: {exc.strerror or exc}", path) from None
+    # access(2), not a probe file: a run killed here must leave nothing behind (it also
+    # says no for a read-only filesystem).
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError("cannot write here: permission denied or read-only", path)
     return path
 
 

@@ -73,6 +73,7 @@ from legsense.scoring import ScoringParams, score_movements
 from legsense.transport import DeviceRefused
 
 FLUSH_BYTES = 8192  # write + fsync + ACK at least this often (bytes re-read after a cut)
+MAX_FLUSH_BYTES = 256 * 1024  # a big night flushes every 1/64 of itself, up to this
 MAX_NIGHT_BYTES = 256 * 1024 * 1024  # a night with raw samples at 100 Hz for 24 h: ~120 MB
 FOLDER_FORMAT = "2"  # bump when the night folder's files change: listed nights re-render
 _HASH_BLOCK = 1 << 16
@@ -96,12 +97,21 @@ def safe_name(text: str) -> str:
 
 
 class NightProblem(Exception):
-    """One night cannot be synced now: why, and what the user can do."""
+    """One night cannot be synced now: why, and what the user can do. `takeable`: its
+    header cannot be trusted, but its bytes can be kept as they are (--take-damaged)."""
 
-    def __init__(self, message: str, advice: str = "") -> None:
+    def __init__(self, message: str, advice: str = "", takeable: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.advice = advice
+        self.takeable = takeable
+
+
+TAKE_ADVICE = (
+    "the night stays on the device, unacknowledged (its other nights sync as usual); "
+    "`legsense sync --take-damaged` keeps its bytes as they are in DIR/<device>/damaged/ "
+    "and lets the device free it"
+)
 
 
 @dataclass
@@ -231,6 +241,7 @@ class SyncEngine:
         flush_bytes: int = FLUSH_BYTES,
         log: Callable[[str], None] | None = None,
         max_night_bytes: int = MAX_NIGHT_BYTES,
+        take_damaged: bool = False,
     ) -> None:
         self.client = client
         self.root = Path(root)
@@ -241,6 +252,7 @@ class SyncEngine:
         self.flush_bytes = flush_bytes
         self.log = log or (lambda _msg: None)
         self.max_night_bytes = max_night_bytes
+        self.take_damaged = take_damaged
 
     async def run(self) -> SyncReport:
         """One full sync session."""
@@ -292,6 +304,8 @@ class SyncEngine:
                 result.advice = exc.advice
                 result.unsynced = True
                 await self.client.drain()
+                if exc.takeable and self.take_damaged:
+                    await self._take(entry, info, store, result)
             except (DeviceRefused, BadAnswer) as exc:
                 result.problem = exc.message
                 result.advice = "the night stays on the device; sync again later"
@@ -347,14 +361,16 @@ class SyncEngine:
             if probe[0].record != stored.header.record:
                 stored = None
         # Appending to it, or a night whose only identity is its header: the bytes where
-        # the stored copy ends must be the device's too (two old nights can share a
-        # header; a hostile device can share anything).
-        if (
-            stored is not None
-            and (stored.size < entry.size or not entry.night_uid)
-            and not await self._tail_matches(entry, info, stored)
-        ):
-            stored = None
+        # the stored copy settles must be the device's too (two old nights can share a
+        # header; a hostile device can share anything). A torn tail is not compared.
+        if stored is not None and (stored.size < entry.size or not entry.night_uid):
+            end = entry.size
+            if stored.size < entry.size:
+                resume = NightFile(stored.path)
+                resume.settle()
+                end = resume.good
+            if not await self._tail_matches(entry, info, stored.path, end):
+                stored = None
         if stored is None and index.get(key) and probe is not None:
             result.note = (
                 f"{len(index[key])} stored night(s) share its identity but not its header: "
@@ -405,14 +421,49 @@ class SyncEngine:
                 result.advice = f"its bytes are kept in {nf.path} (acknowledged); report this night"
                 result.unsynced = True
 
-    async def _tail_matches(self, entry: NightEntry, info: DeviceInfo, stored: StoredNight) -> bool:
-        end = min(stored.size, entry.size)
+    async def _take(
+        self, entry: NightEntry, info: DeviceInfo, store: DeviceStore, result: NightResult
+    ) -> None:
+        """--take-damaged: the night's bytes as they are into damaged/, then ACK them."""
+        name = f"night-{entry.night_id}-{entry.night_uid:016x}-{entry.size}.bin"
+        path = store.folder / "damaged" / name
+        path.parent.mkdir(exist_ok=True)
+        have = path.stat().st_size if path.exists() else 0
+        if have > entry.size:
+            return  # not the same bytes any more; leave both alone
+        with open(path, "ab") as f:
+            while have < entry.size:
+                n = min(info.max_read, entry.size - have)
+                got_night, got_off, data = await self.client.request(
+                    P.READ, (entry.night_id, have, n)
+                )
+                self._check_data(entry, have, n, got_night, got_off, data)
+                f.write(data)
+                have += n
+                if have % (64 * n) == 0 or have == entry.size:
+                    f.flush()
+                    os.fsync(f.fileno())
+        fsync_dir(path.parent)
+        if entry.closed:
+            result.acked = await self.client.ack(entry.night_id, entry.size)
+        result.folder = path.parent
+        result.stored = entry.size
+        result.unsynced = False
+        result.advice = ""
+        result.note = f"its bytes are kept as they are in {path}" + (
+            " (acknowledged: the device may free it)" if entry.closed else ""
+        )
+
+    async def _tail_matches(
+        self, entry: NightEntry, info: DeviceInfo, path: Path, end: int
+    ) -> bool:
+        """Do the stored bytes just before `end` equal the device's?"""
         n = min(end, info.max_read, R.MAX_RECORD)
         if n <= 0:
             return True
         got_night, got_off, data = await self.client.request(P.READ, (entry.night_id, end - n, n))
         self._check_data(entry, end - n, n, got_night, got_off, data)
-        with open(stored.path, "rb") as f:
+        with open(path, "rb") as f:
             f.seek(end - n)
             mine = f.read(n)
         return mine == data
@@ -446,26 +497,27 @@ class SyncEngine:
             raise NightProblem(
                 f"its header is damaged ({why or 'the first record is not a night header'} "
                 "at byte 0), so it cannot be told apart from other nights",
-                "the night stays on the device, unacknowledged; keep the device and report it "
-                "(its other nights sync as usual)",
+                TAKE_ADVICE,
+                takeable=True,
             )
         try:
             header = parse_header(bytes(data[:length]))
         except InputError as exc:
             raise NightProblem(
-                f"its header cannot be read: {exc.message}",
-                "the night stays on the device; report it (firmware bug?)",
+                f"its header cannot be read: {exc.message}", TAKE_ADVICE, takeable=True
             ) from None
         if header.night_id != night:
             raise NightProblem(
                 f"the device listed night {night} but its header says night {header.night_id}",
-                "the night stays on the device; update the firmware and sync again",
+                TAKE_ADVICE + " (or update the firmware and sync again)",
+                takeable=True,
             )
         if entry.night_uid and header.night_uid != entry.night_uid:
             raise NightProblem(
                 f"the device listed UID {entry.night_uid:016x} but the header says "
                 f"{header.night_uid:016x}",
-                "the night stays on the device; update the firmware and sync again",
+                TAKE_ADVICE + " (or update the firmware and sync again)",
+                takeable=True,
             )
         return header, bytes(data)
 
@@ -509,6 +561,9 @@ class SyncEngine:
         reads: dict[int, int] = {}  # seq -> offset
         acks: set[int] = set()
         window = info.window
+        # Every flush costs an fsync (milliseconds): a night of tens of MB flushes in
+        # bigger steps, so a cut re-reads at most MAX_FLUSH_BYTES of it.
+        flush_bytes = max(self.flush_bytes, min(MAX_FLUSH_BYTES, entry.size // 64))
         while True:
             while len(reads) + len(acks) < window and next_read < entry.size:
                 n = min(info.max_read, entry.size - next_read)
@@ -516,7 +571,7 @@ class SyncEngine:
                 reads[seq] = next_read
                 next_read += n
             at_end = recv_end >= entry.size
-            if recv_end - nf.size >= self.flush_bytes or (at_end and recv_end > nf.size):
+            if recv_end - nf.size >= flush_bytes or (at_end and recv_end > nf.size):
                 scanner.scan()
                 # A closed night is served whole, even a damaged tail: store every byte.
                 # An open night's bytes that do not settle yet wait for the next sync.

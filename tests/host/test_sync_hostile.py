@@ -267,3 +267,19 @@ def test_every_scenario_keeps_what_is_good_and_says_what_is_not(tmp_path, scenar
     assert got["status"] == scenario.status, got
     assert got["bytes_lost"] == got["acked_unheld"] == got["leftovers"] == 0, got
     assert not got["crash"], got
+
+
+def test_take_damaged_keeps_the_bytes_and_lets_the_device_free_the_night(tmp_path, capsys):
+    nights = good_nights(3)
+    flip_header_bit(nights[1])
+    link = FakeLink(FakeDevice(nights))
+    try:
+        status, out, _ = sync_cli(link, tmp_path / "host", capsys)
+        assert status == EXIT_UNSYNCED and "--take-damaged" in out
+        status, out, _ = sync_cli(link, tmp_path / "host", capsys, "--take-damaged")
+    finally:
+        link.close()
+    assert status == EXIT_OK
+    (kept,) = (tmp_path / "host" / "fa4e0000d3v1" / "damaged").iterdir()
+    assert kept.read_bytes() == nights[1].data and nights[1].acked == len(nights[1].data)
+    assert "kept as they are" in out

@@ -221,3 +221,19 @@ def test_folder_names_are_readable(tmp_path):
     assert device_folder_name("a1b2c3d4e5f6") == "a1b2c3d4e5f6"
     assert device_folder_name("legsense-d4e5f6") == "legsense-d4e5f6"
     assert os.sep not in device_folder_name("a/b/c")
+
+
+def test_a_junk_tail_after_a_power_cut_resumes_in_place(tmp_path):
+    # A filesystem may leave zeros where an append was cut: the tail check looks at the
+    # bytes that settle, so the night resumes in its folder, not in a new one.
+    night = fake_night(NightSpec(1, uid=0x31, minutes=60, seed=7))
+    folder = tmp_path / "host" / DEVICE_ID / "2026-01-05_1"
+    folder.mkdir(parents=True)
+    (folder / "night.bin").write_bytes(night.data[:3000] + bytes(700))
+    link = serve([night])
+    try:
+        report = sync_port(link.port, tmp_path / "host")
+    finally:
+        link.close()
+    assert not report.unsynced and not report.nights[0].note
+    assert stored(tmp_path / "host") == {"2026-01-05_1": night.data}

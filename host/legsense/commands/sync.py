@@ -31,6 +31,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--out", type=Path, metavar="DIR", help="data folder")
     p.add_argument("--no-picture", action="store_true", help="skip night.png")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, no summary")
+    p.add_argument(
+        "--take-damaged",
+        action="store_true",
+        help="keep the bytes of nights whose header is damaged or does not match their "
+        "listing in DIR/<device>/damaged/ and acknowledge them, so the device can free them",
+    )
     add_scoring_options(p)
     return p
 
@@ -46,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
     async def work(client) -> SyncReport:
         engine = SyncEngine(
-            client, root, progress=progress, params=params, picture=not args.no_picture, log=note
+            client,
+            root,
+            progress=progress,
+            params=params,
+            picture=not args.no_picture,
+            log=note,
+            take_damaged=args.take_damaged,
         )
         return await engine.run()
 

@@ -8,10 +8,9 @@ log), LIST_NIGHTS (validated: it must page forward), then for each night:
   SHA-256 of its header (read from the device: one READ). A stored folder is resumed
   only when its night.bin begins with exactly the device's header; anything else gets
   its own folder, so two nights are never mixed in one file;
-* resume from what night.bin holds and what settles (record_scan: whole good records or
-  bytes that cannot start one), never from the device's acknowledged offset; a torn tail
-  left by a cut is dropped. A night.bin as long as the device's night is complete and is
-  never cut;
+* resume from the end of the last whole, CRC-good record night.bin holds, never from
+  the device's acknowledged offset; a torn tail (or junk) left by a cut is dropped. A
+  night.bin as long as the device's night is complete and is never cut;
 * keep up to `window` READs in flight, so the link and not round trips bounds the speed;
   every DATA must be the night, offset and length asked for;
 * append settled bytes to night.bin, flush and fsync, and only then ACK that offset. A
@@ -168,7 +167,11 @@ class NightFile:
         self.good = self.size
 
     def settle(self) -> None:
-        """Find where the stored bytes settle (streamed; a torn tail is beyond it)."""
+        """Find where to resume: the end of the last whole, CRC-good record (streamed).
+
+        What follows it is a torn tail, junk a crash left, or damage the device served;
+        the first two must go, the last is fetched again (the device never acknowledged
+        beyond a damaged record unless the night is complete, and then it is not cut)."""
         scanner = RecordScanner()
         with open(self.path, "rb") as f:
             while True:
@@ -178,10 +181,10 @@ class NightFile:
                 scanner.feed(block)
                 scanner.scan()
                 scanner.drop(scanner.pos)
-        self.good = scanner.pos
+        self.good = scanner.good_end
 
     def drop_torn_tail(self) -> None:
-        """Cut night.bin back to where it settles (what a cut run left over)."""
+        """Cut night.bin back to where it resumes (what a cut run left over)."""
         if self.size > self.good:
             with open(self.path, "r+b") as f:
                 f.truncate(self.good)
@@ -361,7 +364,7 @@ class SyncEngine:
             if probe[0].record != stored.header.record:
                 stored = None
         # Appending to it, or a night whose only identity is its header: the bytes where
-        # the stored copy settles must be the device's too (two old nights can share a
+        # the stored copy resumes must be the device's too (two old nights can share a
         # header; a hostile device can share anything). A torn tail is not compared.
         if stored is not None and (stored.size < entry.size or not entry.night_uid):
             end = entry.size

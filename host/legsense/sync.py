@@ -61,7 +61,6 @@ from legsense.night_store import (
     NIGHT_BIN,
     DeviceStore,
     StoredNight,
-    device_folder_name,
     night_day,
     night_key,
     uid_key,
@@ -88,11 +87,6 @@ def data_dir(out: Path | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("legsense"))
-
-
-def safe_name(text: str) -> str:
-    """A device id as a folder name (kept for callers; see night_store)."""
-    return device_folder_name(text)
 
 
 class NightProblem(Exception):
@@ -147,14 +141,6 @@ class SyncReport:
     @property
     def unsynced(self) -> list[NightResult]:
         return [n for n in self.nights if n.unsynced]
-
-
-def verified_end(buf: bytes | bytearray | memoryview, start: int = 0) -> tuple[int, list[int]]:
-    """Where the bytes of buf[start:] settle (record_scan), and where damage began."""
-    scanner = RecordScanner(start)
-    scanner.feed(bytes(buf[start:]))
-    scanner.scan()
-    return scanner.pos, list(scanner.damage)
 
 
 class NightFile:

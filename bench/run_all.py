@@ -35,6 +35,7 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
     "sync": ("bench", "bench.sync_throughput", "a typical night over a paced pty", {}),
     "ble": ("bench", "bench.ble_efficiency", "protocol efficiency over a Bumble link", {}),
     "virtual_board": ("bench", "bench.virtual_board", "detector, app, heap, flash on the VM", {}),
+    "cohort": ("bench", "bench.cohort", "report, export, query, reanalyze over cohorts", {}),
     "host_hostile": ("faults", "bench.faults_host_hostile", "hostile devices against sync", {}),
     "host_kill": ("faults", "bench.faults_host_kill", "syncs SIGKILLed at random points", {}),
     "host_fuzz": ("faults", "bench.faults_host_fuzz", "fuzzed frames into the host", {}),

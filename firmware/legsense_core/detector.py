@@ -29,6 +29,20 @@
 # posture is still away from the rest posture (learned while idle), the event is held
 # open for up to hold_ms: a movement starting within it continues the same LM.
 # Movements of every length are reported; scoring decides what is a candidate.
+#
+# Start and restart (the first samples, or the first after a gap of over a minute): the
+# warm-up learns the floors from the first seconds, which may be a movement (a recording
+# that starts while the leg moves, someone settling in bed). So the floors are also
+# checked against the mean of each block of block_ms: a block mean below half the floor
+# means the floor is too high (a real noise level does not halve within seconds), and
+# the floor drops to it at once; with 2-s blocks a stretch of noise falls below half its
+# own mean with negligible chance, so nights that start quiet are not touched. A drop
+# also takes the posture of the moment as the rest posture (learned moving, it would
+# hold movements open). In the start phase (HIST_BLOCKS blocks) the block means are
+# kept and events are held back: once a drop shows that the (re)start fell in a
+# movement, that movement is reported from the first sample to the end of its last
+# block at OFF or above against the new floor (to a block), and the held events within
+# it become part of it. The gyro bias is kept across gaps: it belongs to the sensor.
 
 try:
     from micropython import const  # type: ignore  (the CPython fallback differs in signature)
@@ -62,6 +76,8 @@ _MOVING = const(1)
 _HOLD = const(2)  # quiet, but away from the rest posture: the LM may go on
 
 _CLIP_Q4 = const(1 << 20)  # ceiling for values fed to the noise floors (keeps Q12 < 2**30)
+HIST_BLOCKS = const(32)  # floor blocks remembered after a (re)start, for its movement
+HELD_MAX = const(8)  # events held back in that start phase (then it ends)
 
 
 def detector_rate(odr_hz):
@@ -112,6 +128,7 @@ class DetectorConfig:
         epoch_ms=30000,
         min_floor_ug=1500,
         min_floor_udps=300000,
+        block_ms=2000,
     ):
         if not 5 <= rate_hz <= 1000:
             raise ValueError("rate_hz must be 5..1000, got %r" % (rate_hz,))
@@ -136,6 +153,9 @@ class DetectorConfig:
         self.epoch_ms = int(epoch_ms)
         self.min_floor_ug = int(min_floor_ug)
         self.min_floor_udps = int(min_floor_udps)
+        if block_ms < 200:
+            raise ValueError("block_ms must be >= 200")
+        self.block_ms = int(block_ms)
 
     def as_dict(self):
         return {
@@ -155,6 +175,7 @@ class DetectorConfig:
             "epoch_ms": self.epoch_ms,
             "min_floor_ug": self.min_floor_ug,
             "min_floor_udps": self.min_floor_udps,
+            "block_ms": self.block_ms,
         }
 
 
@@ -197,6 +218,12 @@ class LegMovementDetector:
         self._min_fg = max(16, (cfg.min_floor_udps * self._gyr_den * 16) // self._gyr_num)
         self._hold_min = (cfg.hold_min_ug * self._acc_den * 16) // self._acc_num  # Q4
         self._k_rest = shift_for(r, 1000)
+        # Floor check blocks (see the header): a sample count, about block_ms long.
+        self._blk_n = max(4, (r * cfg.block_ms + 500) // 1000)
+        # Block means and end times since the last (re)start: accel, gyro (Q4), ms.
+        self._hist_a = array("i", bytes(4 * HIST_BLOCKS))
+        self._hist_g = array("i", bytes(4 * HIST_BLOCKS))
+        self._hist_t = array("i", bytes(4 * HIST_BLOCKS))
         self.events = []
         self.epochs = []
         self.samples = 0
@@ -233,6 +260,13 @@ class LegMovementDetector:
         self._pk_g = 0
         self._pk_s = 0
         self._ch = 0
+        # floor check blocks
+        self._blk_i = 0
+        self._blk_sa = 0
+        self._blk_sg = 0
+        self._t_start = 0  # first sample after the last (re)start
+        self._n_hist = 0  # blocks in the history; -1: no movement at the start to find
+        self._held = []  # events of the start phase, held back (see _start_block)
         # epoch accumulators
         self._ep_idx = -1
         self._ep_n = 0
@@ -304,6 +338,10 @@ class LegMovementDetector:
         sy = self._ep_sy
         sz = self._ep_sz
         has_g = gyr is not None
+        blk_n = self._blk_n
+        blk_i = self._blk_i
+        blk_sa = self._blk_sa
+        blk_sg = self._blk_sg
         j = 0
         while i < n:
             t = ts[i]
@@ -340,13 +378,19 @@ class LegMovementDetector:
                     box_g[k] = 0
                     k += 1
                 dt = 0
-                if has_g:
-                    bx = gyr[j] << 4
-                    by = gyr[j + 1] << 4
-                    bz = gyr[j + 2] << 4
+                # The gyro bias is a property of the sensor, not of the data stream: it
+                # is kept. Taking the first sample after the gap as the bias (as once
+                # done) turned a gap inside a movement into a bias of the movement's
+                # rate, a gyro that never looked quiet and an LM that never ended.
+                blk_i = 0
+                blk_sa = 0
+                blk_sg = 0
                 # A long gap may mean the strap moved: learn the floors again.
                 if t - t_prev > 60000:
                     warm_end = t + cfg.warmup_ms
+                    self._end_start_phase()
+                    self._t_start = t
+                    self._n_hist = 0
             t_prev = t
             # -- epoch bookkeeping --
             if t >= ep_end:
@@ -402,6 +446,40 @@ class LegMovementDetector:
             # -- noise floors (Q12) and score --
             xa = a_s if a_s < _CLIP_Q4 else _CLIP_Q4
             xg = g_s if g_s < _CLIP_Q4 else _CLIP_Q4
+            # -- floor check blocks (see the header) --
+            blk_sa += xa
+            blk_sg += xg
+            blk_i += 1
+            if blk_i >= blk_n:
+                ma = blk_sa // blk_i
+                mg = blk_sg // blk_i
+                blk_sa = 0
+                blk_sg = 0
+                blk_i = 0
+                dropped = False
+                if t >= warm_end:
+                    if (ma << 9) < fa:  # block mean below half the floor (Q4 vs Q12)
+                        fa = ma << 8
+                        dropped = True
+                    if has_g and (mg << 9) < fg:
+                        fg = mg << 8
+                        dropped = True
+                if dropped:
+                    # The floor was learned from a movement; so may the rest posture
+                    # have been. The leg is still now: its posture is the rest, and a
+                    # movement held open only against the old rest posture ends now.
+                    # (A gyro bias learned moving is learned again while still; the
+                    # gyro floor follows it down block by block.)
+                    self._rest_from_ring(ring)
+                    if state == _HOLD:
+                        self._emit(self._onset, self._pend_off)
+                        state = _IDLE
+                        rise_t = -1
+                if self._n_hist >= 0:
+                    if self._start_block(ma, mg, t, dropped, fa, fg, state) == 2:
+                        state = _MOVING  # the movement from the start goes on
+                        below = -1
+                        rise_t = -1
             if t < warm_end:
                 fa += ((xa << 8) - fa) >> k_warm
                 fg += ((xg << 8) - fg) >> k_warm
@@ -535,6 +613,9 @@ class LegMovementDetector:
         self._below = below
         self._t_prev = t_prev
         self._t_warm_end = warm_end
+        self._blk_i = blk_i
+        self._blk_sa = blk_sa
+        self._blk_sg = blk_sg
         self._ep_idx = ep_idx
         self._ep_n = ep_n
         self._ep_active = ep_active
@@ -546,6 +627,7 @@ class LegMovementDetector:
 
     def finish(self):
         """End of recording: close a movement in progress and the last epoch."""
+        self._end_start_phase()
         if self._state == _MOVING:
             below = self._below
             self._emit(self._onset, below if below >= 0 else self._offset(self._t_prev))
@@ -578,6 +660,8 @@ class LegMovementDetector:
 
     def _start(self, t0, acc, gyr):
         self._started = True
+        self._t_start = t0
+        self._n_hist = 0
         self._t_prev = t0
         self._t_warm_end = t0 + self.config.warmup_ms
         self._rest[0] = acc[0] << 4
@@ -592,6 +676,144 @@ class LegMovementDetector:
             self._bias[0] = gyr[0] << 4
             self._bias[1] = gyr[1] << 4
             self._bias[2] = gyr[2] << 4
+
+    def _start_block(self, ma, mg, t, dropped, fa, fg, state):
+        # Called at the end of each floor block of the start phase (after a (re)start,
+        # HIST_BLOCKS blocks at most). Remembers the block; whenever the floors dropped,
+        # checks whether the (re)start fell in a movement: the first block at ON or
+        # above against the new floors, and the blocks from it while at OFF or above.
+        # Events detected meanwhile (against the old, too high floors) are held back
+        # (_emit), so those within that run become part of it. Returns 2 when the
+        # movement from the start goes on (the caller turns to moving), else 0.
+        k = self._n_hist
+        if k >= HIST_BLOCKS:
+            self._end_start_phase()
+            return 0
+        hist_a = self._hist_a
+        hist_g = self._hist_g
+        hist_t = self._hist_t
+        hist_a[k] = ma
+        hist_g[k] = mg
+        hist_t[k] = t
+        self._n_hist = k + 1
+        if not dropped:
+            return 0
+        cfg = self.config
+        fa_q4 = fa >> 8
+        if fa_q4 < self._min_fa:
+            fa_q4 = self._min_fa
+        fg_q4 = fg >> 8
+        if fg_q4 < self._min_fg:
+            fg_q4 = self._min_fg
+        if (hist_a[0] << 4) // fa_q4 < cfg.on_x16 and (hist_g[0] << 4) // fg_q4 < cfg.on_x16:
+            return 0  # quiet against these floors: nothing missed (so far)
+        pk_a = 0
+        pk_g = 0
+        pk_s = 0
+        ch = 0
+        m = 0
+        while m <= k:
+            sa = (hist_a[m] << 4) // fa_q4
+            sg = (hist_g[m] << 4) // fg_q4
+            if sa < cfg.off_x16 and sg < cfg.off_x16:
+                break
+            if hist_a[m] > pk_a:
+                pk_a = hist_a[m]
+            if hist_g[m] > pk_g:
+                pk_g = hist_g[m]
+            if sa > pk_s:
+                pk_s = sa
+            if sg > pk_s:
+                pk_s = sg
+            if sa >= cfg.on_x16:
+                ch |= CH_ACCEL
+            if sg >= cfg.on_x16:
+                ch |= CH_GYRO
+            m += 1
+        # The run ends with block m - 1, less what the filters add (see _offset); it
+        # lasts to now when every block so far is loud.
+        end = t if m > k else hist_t[m - 1] - self._comp_a_ms
+        if end <= self._t_start:
+            end = self._t_start + 1000 // cfg.rate_hz
+        held = self._held
+        self._held = []
+        self._n_hist = -1  # found: the start phase is over
+        if state != _IDLE and self._onset <= end:
+            # The movement detected now is part of the one from the start: it began
+            # then. Held events (all before it) were parts of it too.
+            self._onset = self._t_start
+            if pk_a > self._pk_a:
+                self._pk_a = pk_a
+            if pk_g > self._pk_g:
+                self._pk_g = pk_g
+            if pk_s > self._pk_s:
+                self._pk_s = pk_s
+            self._ch |= ch
+            return 0
+        # Held events starting within the run belong to it; the others follow it.
+        peak_mg = (pk_a * self._acc_num) // (16000 * self._acc_den)
+        peak_dps = (pk_g * self._gyr_num) // (16000000 * self._gyr_den)
+        offset = end
+        later = 0
+        for ev in held:
+            if ev[0] > end:
+                break
+            later += 1
+            if ev[1] > offset:
+                offset = ev[1]
+            if ev[2] > peak_mg:
+                peak_mg = ev[2]
+            if ev[3] > peak_dps:
+                peak_dps = ev[3]
+            if ev[5] > pk_s:
+                pk_s = ev[5]
+            ch |= ev[4]
+        if m > k and state == _IDLE and later == len(held):
+            # Still loud: the movement from the start goes on; the state machine ends it.
+            self._onset = self._t_start
+            self._pk_a = pk_a
+            self._pk_g = pk_g
+            self._pk_s = pk_s
+            self._ch = ch
+            self._last_a = t
+            self._last_g = t
+            self._below = -1
+            rest = self._rest
+            base = self._base
+            base[0] = rest[0]
+            base[1] = rest[1]
+            base[2] = rest[2]
+            return 2
+        self.events.append((self._t_start, offset, peak_mg, peak_dps, ch, pk_s))
+        while later < len(held):
+            self.events.append(held[later])
+            later += 1
+        return 0
+
+    def _end_start_phase(self):
+        # The start phase is over without a movement at the start: events held back
+        # go out as they were.
+        self._n_hist = -1
+        held = self._held
+        if held:
+            for ev in held:
+                self.events.append(ev)
+            self._held = []
+
+    def _rest_from_ring(self, ring):
+        # The rest posture := the mean posture over the lag ring (the last D samples).
+        sx = 0
+        sy = 0
+        sz = 0
+        n = len(ring) // 3
+        for k in range(0, 3 * n, 3):
+            sx += ring[k]
+            sy += ring[k + 1]
+            sz += ring[k + 2]
+        rest = self._rest
+        rest[0] = (sx << 4) // n
+        rest[1] = (sy << 4) // n
+        rest[2] = (sz << 4) // n
 
     def _away_from_rest(self, ring, fa_q4):
         # Mean posture over the lag ring (the last D samples) against the rest posture
@@ -634,7 +856,14 @@ class LegMovementDetector:
         # Peaks: Q4 counts (L1 over axes) -> mg and deg/s, exact integer arithmetic.
         peak_mg = (self._pk_a * self._acc_num) // (16000 * self._acc_den)
         peak_dps = (self._pk_g * self._gyr_num) // (16000000 * self._gyr_den)
-        self.events.append((onset, offset, peak_mg, peak_dps, self._ch, self._pk_s))
+        ev = (onset, offset, peak_mg, peak_dps, self._ch, self._pk_s)
+        if self._n_hist < 0:
+            self.events.append(ev)
+        elif len(self._held) < HELD_MAX:
+            self._held.append(ev)  # the start phase: may become part of its movement
+        else:
+            self._end_start_phase()
+            self.events.append(ev)
 
     def _emit_epoch(self, idx, n, active_ms, act, sx, sy, sz):
         # act is Q4 counts per sample; x epoch length / n gives counts*ms -> mg*s.

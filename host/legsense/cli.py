@@ -32,6 +32,12 @@ COMMANDS = {
     "stop": "start_stop",
     "erase": "erase",
     "sim": "sim",
+    "diary": "diary",
+    "report": "report",
+    "export": "export",
+    "query": "query",
+    "reanalyze": "reanalyze",
+    "validate": "validate",
 }
 
 EXIT_INTERRUPTED = 130
@@ -45,12 +51,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `only` that one (so a command starts without
+    importing what the others need: numpy, matplotlib, pyarrow...)."""
     parser = _Parser(prog="legsense", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"legsense {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, module in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         mod = importlib.import_module(f"legsense.commands.{module}")
         p = mod.add_parser(sub, name)
         p.set_defaults(_run=mod.run)
@@ -104,8 +114,10 @@ class _QuietPipe:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = next((w for w in words if not w.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
+    args = parser.parse_args(words)
     real_stdout = sys.stdout
     if not isinstance(real_stdout, _QuietPipe):
         sys.stdout = _QuietPipe(real_stdout)

@@ -166,8 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offline", action="store_true", help="skip the virtual board")
     a = p.parse_args(argv)
     if a.offline:
-        return run_offline(a.out, a.seed, a.hours, a.rate)
-    return run(a.out, a.seed, a.hours, a.rate, a.speed)
+        status = run_offline(a.out, a.seed, a.hours, a.rate)
+    else:
+        status = run(a.out, a.seed, a.hours, a.rate, a.speed)
+    if status == 0:  # weeks of nights: a few more beside this one, a diary, the trend report
+        from legsense.weeks_demo import several_nights
+
+        status = several_nights(a.out)
+    return status
 
 
 if __name__ == "__main__":

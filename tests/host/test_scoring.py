@@ -84,17 +84,43 @@ def test_short_imi_breaks_a_series_and_the_lm_before_it_stays():
     assert s.lms.series.tolist() == [1, 1, 1, 1, 0]
 
 
-def test_lm_with_short_imi_cannot_start_a_series():
-    # 45 follows 40 by 5 s. 45, 65, 85, 105 would be four CLMs 20 s apart,
-    # but 45 cannot start a series; 0, 20, 40 are only three.
-    s = score(at([0, 20, 40, 45, 65, 85, 105]))
+# The intervening-LM rule. The 2016 standard says an IMI below 10 s ends a series; it
+# does not say whether the LM at the end of that short IMI may start the next one.
+# LMs at 0 20 40 45 65 85 105: IMIs 20 20 5 20 20 20.
+INTERVENING = [0, 20, 40, 45, 65, 85, 105]
+
+
+def test_short_imi_lm_starts_the_next_series_by_default():
+    # "breakpoint" (MATPLM, PLMScoRe): the run 0 20 40 stops before 45 (three: no
+    # series); 45's own IMI is not a period of the next run, so 45 65 85 105 are four
+    # CLMs with IMIs of 20 s: one series of 4.
+    s = score(at(INTERVENING))
+    assert s.lms.series.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    assert s.summary["plm_count"] == 4
+
+
+def test_short_imi_lm_excluded_cannot_start_a_series():
+    # "exclude": 45 is never a PLM; 65's IMI is measured from 45 (20 s), so the run
+    # after it is 65 85 105, three; 0 20 40 are three too: no series.
+    s = score(at(INTERVENING), short_imi="exclude")
     assert s.summary["plm_count"] == 0
 
 
+def test_short_imi_lm_skipped_lets_the_series_go_on():
+    # "skip" (WASM 2006 practice): 45 leaves the chain; 65's IMI is measured from 40
+    # (25 s), so 0 20 40 65 85 105 are one series of 6; 45 is a CLM but not a PLM.
+    s = score(at(INTERVENING), short_imi="skip")
+    assert s.lms.series.tolist() == [1, 1, 1, 0, 1, 1, 1]
+    assert s.lms.imi_s[4] == 25
+    assert s.summary["clm_count"] == 7 and s.summary["plm_count"] == 6
+
+
 def test_lm_after_a_short_imi_lm_may_start_a_series():
-    # 5 follows 0 by 5 s (breaker). 25 follows 5 by 20 s: IMIs run over all LMs, so
-    # 25 is a regular CLM and 25, 45, 65, 85 are a series (our documented reading).
+    # 5 follows 0 by 5 s. Default: 5 starts the run 5 25 45 65 85 (five PLMs).
+    # "exclude": 5 is out; 25's IMI from 5 is 20 s, so 25 45 65 85 are a series.
     s = score(at([0, 5, 25, 45, 65, 85]))
+    assert s.lms.series.tolist() == [0, 1, 1, 1, 1, 1]
+    s = score(at([0, 5, 25, 45, 65, 85]), short_imi="exclude")
     assert s.lms.imi_s[2] == 20
     assert s.lms.series.tolist() == [0, 0, 1, 1, 1, 1]
 
@@ -107,7 +133,37 @@ def test_long_lm_breaks_a_series():
     s = score(movements(rows))
     assert s.lms.candidate.tolist() == [True, True, True, False, True, True, True, True]
     assert s.lms.series.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    assert s.lms.imi_s[4] == 20  # measured from the long LM's onset
+    # Default (MATPLM): non-candidates are not in the IMI chain: 80 is 40 s after 40.
+    assert s.lms.imi_s[4] == 40
+    assert np.isnan(s.lms.imi_s[3])
+    # imi_from="lm" (PLMScoRe): every LM is in the chain: 80 is 20 s after the long LM.
+    s = score(movements(rows), imi_from="lm")
+    assert s.lms.imi_s[4] == 20 and s.lms.imi_s[3] == 20
+    assert s.lms.series.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_candidate_within_10s_of_a_non_candidate():
+    # A chain of five alternating-leg LMs at 60-64.2 s is one bilateral LM of 5: not a
+    # candidate (more than 4). The left LM at 66 is 1.8 s after it (no pairing) and 6 s
+    # after its onset; 40 is the candidate before it (26 s).
+    chain = [(60, 61, "left"), (60.8, 61.8, "right"), (61.6, 62.6, "left")]
+    chain += [(62.4, 63.4, "right"), (63.2, 64.2, "left")]
+    rows = [(t, t + 2, "left") for t in (0, 20, 40)] + chain
+    rows += [(t, t + 2, "left") for t in (66, 86, 106, 126)]
+    s = score(movements(rows))
+    assert s.lms.candidate.tolist() == [True, True, True, False, True, True, True, True]
+    # Default: the non-candidate breaks the run; 66 (IMI 26 s from 40) starts the next.
+    assert s.lms.series.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert s.lms.imi_s[4] == 26
+    # imi_from="lm": 66's IMI is 6 s (from the bilateral LM). The default breakpoint
+    # reading lets it start the run all the same ...
+    s = score(movements(rows), imi_from="lm")
+    assert s.lms.imi_s[4] == 6
+    assert s.lms.series.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    # ... "exclude" does not: 86 106 126 are three.
+    assert score(movements(rows), imi_from="lm", short_imi="exclude").summary["plm_count"] == 0
+    # With the candidate chain, 66 is 26 s after 40: not short, so "exclude" keeps it.
+    assert score(movements(rows), short_imi="exclude").summary["plm_count"] == 4
 
 
 def test_lm_of_exactly_10s_is_a_candidate():
@@ -244,15 +300,21 @@ def test_no_bilateral_mode_with_one_leg_only():
 
 
 def test_periodicity_index_by_hand():
-    # IMIs: 20 20 20 | 5 | 20 20 | 195 -> one run of three inside the window: 3 of 7.
-    s = score(at([0, 20, 40, 60, 65, 85, 105, 300]))
-    assert s.summary["periodicity_index"] == round(3 / 7, 4)
+    # LMs 0 20 40 60 65 85 105 300, all candidates; IMIs 20 20 20 5 20 20 195.
+    # Default, MATPLM's PI (PLMs / CLMs): 0-60 is a series of 4; 65 starts a run
+    # 65 85 105 of three (300 is 195 s later): 4 PLMs of 8 CLMs = 0.5.
+    onsets = [0, 20, 40, 60, 65, 85, 105, 300]
+    assert score(at(onsets)).summary["periodicity_index"] == 0.5
+    # Ferri 2006: one run of three IMIs inside the window out of 7 IMIs.
+    assert score(at(onsets), periodicity="ferri").summary["periodicity_index"] == round(3 / 7, 4)
     assert periodicity_index(np.array([np.nan, 20, 20, 20, 5, 20, 20, 195]), 10, 90) == 3 / 7
 
 
-def test_periodicity_index_is_none_without_imis():
-    assert score(at([100])).summary["periodicity_index"] is None
-    assert score(at([])).summary["periodicity_index"] is None
+def test_periodicity_index_is_none_without_candidates_or_imis():
+    assert score(at([100])).summary["periodicity_index"] == 0  # one CLM, no PLM
+    assert score(at([])).summary["periodicity_index"] is None  # no CLM: 0/0
+    assert score(at([100]), periodicity="ferri").summary["periodicity_index"] is None
+    assert score(movements([(0, 12)])).summary["periodicity_index"] is None  # no CLM
 
 
 def test_indices_are_per_analysed_hour_and_say_so():
@@ -367,26 +429,50 @@ NIGHTS = st.lists(ROW, max_size=60).map(lambda rows: [(t, t + d, leg) for t, d, 
 
 
 def reference_plm(onset, candidate, params):
-    """Independent statement of the series rule: an LM is a PLM when some window of
-    >= min_series consecutive LMs holds it, all candidates, the window's first not
-    preceded by a short IMI, every later one with an IMI inside the window."""
+    """Independent statement of the series rule, one reading at a time.
+
+    The chain: the candidates (imi_from "candidate") or every LM ("lm"); an LM's IMI
+    is onset minus the onset of the chain member before it, leaving out the LMs the
+    "skip" reading drops (a candidate whose IMI so measured is short). An LM is a PLM
+    when some window a..b of >= min_series consecutive chain members holds it, all of
+    them candidates and eligible (not short under "exclude"), no non-candidate LM
+    between a and b, every member after a with an IMI inside [min, max] and, under
+    "exclude", a itself not short.
+    """
     n = len(onset)
-    imi = [math.nan] + [onset[i] - onset[i - 1] for i in range(1, n)]
     tol = 1e-6
-    plm = [False] * n
-    for a in range(n):
-        if not candidate[a] or imi[a] < params.min_imi_s - tol:
+    lo, hi = params.min_imi_s - tol, params.max_imi_s + tol
+    chain, imi = [], {}
+    prev = None
+    for i in range(n):
+        if params.imi_from == "candidate" and not candidate[i]:
             continue
-        b = a
-        while (
-            b + 1 < n
-            and candidate[b + 1]
-            and params.min_imi_s - tol <= imi[b + 1] <= params.max_imi_s + tol
-        ):
-            b += 1
-        if b - a + 1 >= params.min_series:
-            for i in range(a, b + 1):
-                plm[i] = True
+        gap = math.nan if prev is None else onset[i] - onset[prev]
+        imi[i] = gap
+        if candidate[i] and params.short_imi == "skip" and gap < lo:
+            continue  # dropped: not a chain member
+        chain.append(i)
+        prev = i
+    eligible = {
+        i: candidate[i] and not (params.short_imi == "exclude" and imi[i] < lo) for i in chain
+    }
+    plm = [False] * n
+    for ka in range(len(chain)):
+        a = chain[ka]
+        if not eligible[a]:
+            continue
+        kb = ka
+        while kb + 1 < len(chain):
+            nxt = chain[kb + 1]
+            between = range(chain[kb] + 1, nxt)
+            if not eligible[nxt] or not (lo <= imi[nxt] <= hi):
+                break
+            if any(not candidate[j] for j in between):
+                break
+            kb += 1
+        if kb - ka + 1 >= params.min_series:
+            for k in range(ka, kb + 1):
+                plm[chain[k]] = True
     return plm
 
 
@@ -424,10 +510,18 @@ def test_counts_are_nested_and_series_well_formed(rows):
     assert set(s.movement_lm.tolist()) - {-1} == set(range(len(s.lms)))
 
 
-@settings(max_examples=150, deadline=None)
-@given(NIGHTS)
-def test_series_match_the_reference_statement(rows):
-    s = score(movements(rows))
+RULES = st.fixed_dictionaries(
+    {
+        "short_imi": st.sampled_from(["breakpoint", "exclude", "skip"]),
+        "imi_from": st.sampled_from(["candidate", "lm"]),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(NIGHTS, RULES)
+def test_series_match_the_reference_statement(rows, rules):
+    s = score(movements(rows), **rules)
     expected = reference_plm(s.lms.onset_s.tolist(), s.lms.candidate.tolist(), s.params)
     assert s.lms.plm.tolist() == expected
 

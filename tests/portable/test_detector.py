@@ -26,11 +26,11 @@ def tol_ms(rate_hz):
     return 1000 // rate_hz + 100
 
 
-def assert_matches(events, truth, rate_hz):
+def assert_matches(events, truth, rate_hz, extra_ms=0):
     """events (onset, offset, ...) match truth (onset, offset) one to one."""
     got = [(e[0], e[1]) for e in events]
     assert len(got) == len(truth), f"events {got}, expected {truth}"
-    tol = tol_ms(rate_hz)
+    tol = tol_ms(rate_hz) + extra_ms
     for (on, off), (t_on, t_off) in zip(got, truth):  # noqa: B905 (MicroPython zip has no strict)
         assert abs(on - t_on) <= tol, f"onset {on}, expected {t_on} +- {tol}"
         assert abs(off - t_off) <= tol, f"offset {off}, expected {t_off} +- {tol}"
@@ -172,6 +172,92 @@ def test_batch_size_does_not_change_anything():
     for batch in (1, 7):
         got = detect(batch=batch, **BUSY)
         assert got == ref, f"batch {batch} differs"
+
+
+# A recording that starts while the leg moves, then six more movements (getting settled):
+# the warm-up must not take the first movement for the noise floor. At the rates of a
+# cheap logger too, 8-12 Hz, with every sample up to a quarter period early or late (the
+# intervals vary from half to one and a half periods: "50 % jitter").
+START_MOVING = [
+    (0, 6000, 20000, 3),  # under way at the first sample (3 cycles of 2 s)
+    (12000, 14000, 15000, 2),
+    (25000, 26000, 15000, 1),
+    (40000, 43000, 10000, 3),
+    (55000, 57000, 12000, 2),
+    (70000, 71000, 15000, 1),
+    (85000, 89000, 20000, 2),
+]
+BLOCK_MS = 2000  # the floor check blocks: the first movement's end is known to a block
+
+
+def test_recording_that_starts_in_a_movement_misses_none():
+    for rate_hz, gyro in ((8, True), (10, True), (10, False), (12, False), (50, True)):
+        jitter = 250 // rate_hz
+        events, _, _ = detect(
+            rate_hz=rate_hz,
+            duration_ms=100000,
+            movements=START_MOVING,
+            jitter_ms=jitter,
+            gyro=gyro,
+            seed=31,
+        )
+        label = f"{rate_hz} Hz, gyro {gyro}"
+        assert len(events) == 7, label + ": " + str([(e[0], e[1]) for e in events])
+        # The six after the first: where they are, as everywhere, give or take the jitter.
+        truth = [(m[0], m[1]) for m in START_MOVING[1:]]
+        assert_matches(events[1:], truth, rate_hz, extra_ms=jitter)
+        # The first: from the first sample, or from the end of the warm-up when a louder
+        # part of it is seen then; its end to the floor block.
+        first = events[0]
+        assert first[0] <= 2000 + tol_ms(rate_hz), (label, first)
+        assert abs(first[1] - 6000) <= BLOCK_MS, (label, first)
+
+
+def test_restart_after_a_long_gap_in_a_movement():
+    # 10 Hz with jitter; no data for 70 s (the floors are learned again after more than
+    # a minute); the data come back in the middle of a movement (88-96 s), then more.
+    movs = [
+        (10000, 12000, 15000, 2),
+        (30000, 31000, 15000, 1),
+        (88000, 96000, 20000, 4),
+        (102000, 104000, 15000, 2),
+        (115000, 116000, 15000, 1),
+        (130000, 133000, 10000, 3),
+    ]
+    events, _, _ = detect(
+        rate_hz=10, duration_ms=150000, movements=movs, gaps=[(20000, 90000)], jitter_ms=25,
+        seed=32,
+    )  # fmt: skip
+    # Before the gap the movement at 30-31 s fell into it: only 10-12 s remains.
+    assert_matches(events[:1], [(10000, 12000)], 10, extra_ms=25)
+    assert len(events) == 5, [(e[0], e[1]) for e in events]
+    first = events[1]
+    assert 90000 - 25 <= first[0] <= 90000 + 2000 + tol_ms(10), first  # jitter: +-25 ms
+    assert abs(first[1] - 96000) <= BLOCK_MS, first
+    assert_matches(events[2:], [(m[0], m[1]) for m in movs[3:]], 10, extra_ms=25)
+
+
+def test_quiet_at_low_irregular_rates_gives_no_events():
+    # The floor check must not lower the floor on noise: ten quiet minutes at 8 and
+    # 12 Hz with 50 % jitter, accelerometer only and with the gyroscope.
+    for rate_hz, gyro in ((8, True), (12, False)):
+        events, _, _ = detect(
+            rate_hz=rate_hz, duration_ms=10 * MIN, jitter_ms=250 // rate_hz, gyro=gyro, seed=33
+        )
+        assert events == [], (rate_hz, events)
+
+
+def test_batch_size_does_not_change_a_moving_start():
+    signal = {
+        "duration_ms": 60000,
+        "movements": START_MOVING[:4],
+        "jitter_ms": 25,
+        "seed": 34,
+    }
+    ref = detect(rate_hz=10, batch=256, **signal)
+    assert len(ref[0]) == 4
+    for batch in (1, 7):
+        assert detect(rate_hz=10, batch=batch, **signal) == ref, batch
 
 
 def _footprint(det):

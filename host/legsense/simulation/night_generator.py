@@ -44,6 +44,8 @@ GAPS_PER_HOUR = 1.5  # data gaps of 0.2-3 s
 MAX_JOINT_DPS = 150.0  # brisk but human ankle/knee angular rates
 MAX_JOINT_ACC = 60.0  # rad/s^2: about 0.5 g tangential at the lever arm
 KINDS = ("plm", "isolated", "long", "turn", "wake", "twitch")
+MAX_JITTER = 0.75  # sample intervals stay positive and below the detector's gap limit
+OPTIONS_STREAM = 0x51A7  # second seed word of the random stream of the options
 
 
 @dataclass(frozen=True)
@@ -109,11 +111,21 @@ def simulate_night(
     gyro: bool = True,
     profile: str = "plmd",
     start_utc: datetime | None = None,
+    jitter: float = 0.0,
+    start_moving: bool = False,
 ) -> tuple[Trace, Labels]:
     """Generate one night: the trace (values on the IMU's grid) and its labels.
 
+    `jitter` > 0 makes the sampling irregular: each interval is the nominal period
+    times a uniform factor in [1 - jitter, 1 + jitter] (0.5: "50 % jitter", as cheap
+    loggers do), instead of the default few-ms jitter on a regular grid.
+    `start_moving` starts the night in the middle of a movement followed by a few
+    more in its first half minute (getting settled), which a detector's warm-up must
+    survive. Both options draw from their own random stream, so the default night of
+    a seed stays what it was.
+
     Deterministic for a seed. Raises ValueError for an unknown IMU or profile, or a
-    length or rate out of range.
+    length, rate or jitter out of range.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -121,6 +133,8 @@ def simulate_night(
         raise ValueError(f"hours must be in (0, 48], got {hours}")
     if not (math.isfinite(rate_hz) and 5 <= rate_hz <= 1000):
         raise ValueError(f"rate must be 5-1000 Hz, got {rate_hz}")
+    if not (math.isfinite(jitter) and 0 <= jitter <= MAX_JITTER):
+        raise ValueError(f"jitter must be 0-{MAX_JITTER:g}, got {jitter}")
     accel_scale, gyro_scale = scales(imu)  # ValueError for an unknown IMU
     spec = imu_spec(imu)
     rng = np.random.default_rng(seed)
@@ -131,6 +145,11 @@ def simulate_night(
     up_rest = _postures(rng, moves)
 
     t = _timestamps(rng, total_s, rate_hz)
+    options = np.random.default_rng([seed, OPTIONS_STREAM])
+    if jitter:
+        t = _irregular_timestamps(options, total_s, rate_hz, jitter)
+    if start_moving:
+        moves = _settling(options) + moves
     acc, gyr = _render(t, moves, up_rest, mount)
     acc = acc + _sensor_errors(
         rng, t, rate_hz, spec.accel_noise_g(rate_hz), spec.accel_offset_mg * 1e-3, 5e-5
@@ -430,6 +449,41 @@ def _timestamps(rng: np.random.Generator, total_s: float, rate_hz: float) -> np.
         keep &= ~((t >= start) & (t < start + rng.uniform(0.2, 3.0)))
     keep[0] = keep[-1] = True
     return np.round(t[keep], 6)
+
+
+def _irregular_timestamps(
+    rng: np.random.Generator, total_s: float, rate_hz: float, jitter: float
+) -> np.ndarray:
+    """Sample times with each interval period * U[1 - jitter, 1 + jitter] (the mean
+    rate stays nominal), then single drops and gaps as in _timestamps."""
+    period = 1.0 / rate_hz
+    n = math.floor(total_s * rate_hz * 1.05) + 16
+    intervals = period * rng.uniform(1.0 - jitter, 1.0 + jitter, n)
+    t = np.concatenate(([0.0], np.cumsum(intervals)))
+    t = t[t <= total_s]
+    keep = rng.random(len(t)) >= SINGLE_DROP_P
+    for _ in range(rng.poisson(GAPS_PER_HOUR * total_s / 3600.0)):
+        start = rng.uniform(0.0, total_s)
+        keep &= ~((t >= start) & (t < start + rng.uniform(0.2, 3.0)))
+    keep[0] = keep[-1] = True
+    return np.round(t[keep], 6)
+
+
+def _settling(rng: np.random.Generator) -> list[_Move]:
+    """Getting settled: a movement already under way at the first sample, then a few
+    more until some seconds before the first scheduled one (EDGE_S)."""
+    first = _lm(rng, -rng.uniform(0.5, 2.0), "wake", _lognormal(rng, 15.0, 0.5, 6.0, 40.0))
+    first.duration = rng.uniform(4.0, 8.0)
+    moves = [first]
+    onset = first.offset + rng.uniform(2.0, 6.0)
+    while onset < EDGE_S - 6.0:
+        m = _lm(rng, onset, "wake", _lognormal(rng, 15.0, 0.5, 6.0, 40.0))
+        m.duration = min(_lognormal(rng, 1.8, 0.4, 0.6, 4.0), EDGE_S - 2.0 - onset)
+        moves.append(m)
+        onset = m.offset + rng.uniform(2.0, 8.0)
+    for m in moves:
+        _limit_rate(m)
+    return moves
 
 
 def _render(

@@ -338,6 +338,11 @@ class _LineReader:
         start = self._buf[self._pos : self._pos + MAX_LINE_BYTES]
         if b"\x00" in start:
             return InputError("not a text file (NUL bytes)", self._path, line)
+        try:
+            start.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(start) - 4:  # not just a character cut at the end
+                return InputError("not a text file (cannot decode as UTF-8)", self._path, line)
         return InputError(
             f"a line longer than {MAX_LINE_BYTES} bytes: not a trace", self._path, line
         )

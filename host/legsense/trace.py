@@ -216,6 +216,8 @@ class TraceFile:
         with _open_binary(self.path) as fh:
             lines = _LineReader(fh, self.path, self.block_bytes)
             head = _read_head(self.path, lines)
+            if head != self._head:
+                raise InputError("the file changed while it was read", self.path)
             rows = _RowParser(self.path, head)
             while (block := lines.data_block()) is not None:
                 data = rows.parse(*block)

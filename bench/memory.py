@@ -1,10 +1,12 @@
-"""Memory: peak RSS and wall time of `legsense analyze` on 1, 8 and 24 h nights.
+"""Memory: peak RSS, wall and CPU time of `legsense analyze` on 1, 8 and 24 h nights.
 
 The real command line (a child process, night.png included) on traces written hour by
 hour by bench/long_trace.py (nothing stored, no whole-night array in this process
-either). The peak RSS is the analyze process's own, from wait4(2) in a slim launcher;
-the wall time includes Python's start. Figures are compared with today's: the same measurement of
-main before streaming (commit 6c77791), kept below.
+either). Peak RSS and CPU time (user + system) are the analyze process's own, from
+wait4(2) in a slim launcher; the wall time includes Python's start. CPU time is given
+beside the wall time because the machine is shared: the wall time moves with the load,
+the CPU time much less. Figures are compared with today's: the same measurement of main
+before streaming (commit 6c77791), kept below.
 
 `python -m bench.memory --python PATH` measures another interpreter's legsense (how
 the figures of main were taken); `--cases 1x50,8x50` measures fewer nights.
@@ -28,17 +30,16 @@ TARGET_RSS_MB = 300.0
 TARGET_8H_50HZ_S = 10.0
 
 # Today's figures: main before streaming (6c77791), `python -m bench.memory --python
-# /work/main/.venv/bin/python` on the same 2-core machine, 2026-12-03, same traces.
-# (hours, rate) -> (peak RSS in MB, wall time in s)
-BASELINE: dict[tuple[float, float], tuple[float, float]] = {
-    (1, 50): (99.4, 3.46),
-    (8, 50): (398.7, 13.41),
-    (24, 50): (1118.3, 42.25),
-    (1, 100): (130.7, 3.31),
-    (8, 100): (756.6, 20.8),
-    (24, 100): (2187.2, 65.45),
+# /work/main/.venv/bin/python` on the same 2-core machine on 2026-12-03, right before
+# the figures in the README. (hours, rate) -> (peak RSS MB, wall s, CPU s)
+BASELINE: dict[tuple[float, float], tuple[float, float, float]] = {
+    (1, 50): (96.9, 3.79, 3.71),  # load 3.17
+    (8, 50): (389.0, 15.06, 14.37),  # load 2.84
+    (24, 50): (1108.3, 35.91, 33.93),  # load 2.44
+    (1, 100): (120.6, 6.46, 4.17),  # load 2.8
+    (8, 100): (746.8, 33.56, 23.25),  # load 4.07
+    (24, 100): (2177.3, 75.33, 62.52),  # load 3.6
 }
-
 
 # A slim launcher between this process and analyze: Linux counts the memory of the
 # process that forked into the child's ru_maxrss (the copy lives until exec), so the
@@ -49,12 +50,14 @@ import os, sys, time
 t0 = time.perf_counter()
 pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
 _, status, usage = os.wait4(pid, 0)  # this child's own rusage
-print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, time.perf_counter() - t0)
+wall = time.perf_counter() - t0
+cpu = usage.ru_utime + usage.ru_stime
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, wall, cpu)
 """
 
 
-def analyze_once(python: str, trace: Path, out: Path) -> tuple[int, float]:
-    """Peak RSS (bytes) and wall time (s, process start included) of one
+def analyze_once(python: str, trace: Path, out: Path) -> tuple[int, float, float]:
+    """Peak RSS (bytes), wall time (s, process start included) and CPU time (s) of one
     `legsense analyze` child process."""
     command = [python, "-m", "legsense", "analyze", str(trace), "--out", str(out), "-q"]
     with tempfile.TemporaryFile() as err:
@@ -65,12 +68,12 @@ def analyze_once(python: str, trace: Path, out: Path) -> tuple[int, float]:
             text=True,
             check=True,
         )
-        status, maxrss_kib, wall = done.stdout.split()
+        status, maxrss_kib, wall, cpu = done.stdout.split()
         if int(status) != 0:
             err.seek(0)
             message = err.read().decode(errors="replace").strip()
             raise RuntimeError(f"analyze exited {status}: {message}")
-    return int(maxrss_kib) * 1024, float(wall)  # ru_maxrss is in KiB on Linux
+    return int(maxrss_kib) * 1024, float(wall), float(cpu)  # ru_maxrss: KiB on Linux
 
 
 def measure(
@@ -82,7 +85,7 @@ def measure(
         for hours, rate in cases:
             trace = write_long_trace(Path(d) / f"night-{hours:g}h-{rate:g}hz.csv", hours, rate)
             out = Path(d) / "night"
-            rss, wall = analyze_once(python, trace.path, out)
+            rss, wall, cpu = analyze_once(python, trace.path, out)
             rows.append(
                 {
                     "hours": hours,
@@ -91,6 +94,8 @@ def measure(
                     "trace_mb": round(trace.size_bytes / 1e6, 1),
                     "peak_rss_mb": round(rss / 1e6, 1),
                     "wall_s": round(wall, 2),
+                    "cpu_s": round(cpu, 2),
+                    "load": round(os.getloadavg()[0], 2),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
@@ -101,7 +106,7 @@ def measure(
 
 def _slopes(rows: list[dict]) -> dict[str, dict]:
     """Per rate, from the shortest to the longest night: extra bytes of peak RSS per extra
-    sample (what grows with the night) and extra seconds per extra hour (linear time)."""
+    sample (what grows with the night) and extra CPU seconds per extra hour of data."""
     out: dict[str, dict] = {}
     for rate in sorted({r["rate_hz"] for r in rows}):
         runs = sorted((r for r in rows if r["rate_hz"] == rate), key=lambda r: r["hours"])
@@ -111,7 +116,7 @@ def _slopes(rows: list[dict]) -> dict[str, dict]:
         extra = b["samples"] - a["samples"]
         out[f"{rate:g}"] = {
             "bytes_per_sample": round((b["peak_rss_mb"] - a["peak_rss_mb"]) * 1e6 / extra, 1),
-            "s_per_hour": round((b["wall_s"] - a["wall_s"]) / (b["hours"] - a["hours"]), 3),
+            "cpu_s_per_hour": round((b["cpu_s"] - a["cpu_s"]) / (b["hours"] - a["hours"]), 3),
             "from_h": a["hours"],
             "to_h": b["hours"],
         }
@@ -119,25 +124,18 @@ def _slopes(rows: list[dict]) -> dict[str, dict]:
 
 
 def run(cases: tuple[tuple[float, float], ...] = CASES) -> dict:
-    load_before = os.getloadavg()[0]
     rows = measure(cases)
-    load_after = os.getloadavg()[0]
+    today_rows = []
     for r in rows:
         today = BASELINE.get((r["hours"], r["rate_hz"]))
         if today is not None:
-            r["today_rss_mb"], r["today_wall_s"] = today
-    today_rows = [
-        {"hours": h, "rate_hz": f, "samples": r["samples"], "peak_rss_mb": m, "wall_s": s}
-        for (h, f), (m, s) in BASELINE.items()
-        for r in rows
-        if (r["hours"], r["rate_hz"]) == (h, f)
-    ]
-    return {
-        "runs": rows,
-        "slopes": _slopes(rows),
-        "today_slopes": _slopes(today_rows),
-        "load_average": [round(load_before, 2), round(load_after, 2)],
-    }
+            r["today_rss_mb"], r["today_wall_s"], r["today_cpu_s"] = today
+            today_rows.append({**r, "peak_rss_mb": today[0], "wall_s": today[1], "cpu_s": today[2]})
+    return {"runs": rows, "slopes": _slopes(rows), "today_slopes": _slopes(today_rows)}
+
+
+def _ratio(value: float, today: float | None) -> str:
+    return f"{value / today:.2f}" if today else ""
 
 
 def render(result: dict) -> list[str]:
@@ -146,32 +144,27 @@ def render(result: dict) -> list[str]:
         return []
     rows = result["runs"]
     lines = [
-        "`legsense analyze` streams the trace: peak RSS and wall time of the real command "
-        "line (night.png included; traces written hour by hour by `bench/long_trace.py`; "
-        "RSS of the analyze process from `wait4`; `bench/memory.py`). *Today* is main "
-        "before streaming, measured the same way.",
+        "`legsense analyze` streams the trace: peak RSS, wall and CPU time of the real "
+        "command line (night.png included; traces written hour by hour by "
+        "`bench/long_trace.py`; RSS and CPU of the analyze process from `wait4`; "
+        "`bench/memory.py`). *Today* is main before streaming, measured the same way just "
+        "before. The machine is shared (load = 1-min load average on its 2 cores): wall "
+        "times move with the load, CPU times less, peak RSS not at all.",
         "",
-        "| night | samples | trace CSV | peak RSS | RSS per sample | wall | per hour of data "
-        "| today: peak RSS | RSS ratio | today: wall | time ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| night | samples | trace CSV | peak RSS | RSS / sample | wall | CPU | CPU per h of data "
+        "| load | today: RSS | RSS ratio | today: wall, CPU | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        today_rss = r.get("today_rss_mb")
-        today_wall = r.get("today_wall_s")
+        t_rss, t_wall, t_cpu = r.get("today_rss_mb"), r.get("today_wall_s"), r.get("today_cpu_s")
         lines.append(
             f"| {r['hours']:g} h at {r['rate_hz']:g} Hz | {r['samples']:,} | {r['trace_mb']:,} MB "
             f"| {r['peak_rss_mb']:.0f} MB | {r['peak_rss_mb'] * 1e6 / r['samples']:.0f} B "
-            f"| {r['wall_s']:.1f} s | {r['wall_s'] / r['hours']:.2f} s "
-            + (
-                f"| {today_rss:,.0f} MB | {r['peak_rss_mb'] / today_rss:.2f} "
-                if today_rss
-                else "| | "
-            )
-            + (
-                f"| {today_wall:.1f} s | {r['wall_s'] / today_wall:.2f} |"
-                if today_wall
-                else "| | |"
-            )
+            f"| {r['wall_s']:.1f} s | {r['cpu_s']:.1f} s | {r['cpu_s'] / r['hours']:.2f} s "
+            f"| {r['load']:.1f} "
+            f"| {f'{t_rss:,.0f} MB' if t_rss else ''} | {_ratio(r['peak_rss_mb'], t_rss)} "
+            f"| {f'{t_wall:.1f} s, {t_cpu:.1f} s' if t_wall and t_cpu else ''} "
+            f"| {_ratio(r['cpu_s'], t_cpu)} |"
         )
     lines.append("")
     worst = max(r["peak_rss_mb"] for r in rows)
@@ -181,8 +174,15 @@ def render(result: dict) -> list[str]:
     )
     eight = [r for r in rows if (r["hours"], r["rate_hz"]) == (8, 50)]
     if eight:
+        e = eight[0]
         lines.append(
-            f"- 8 h at 50 Hz in {eight[0]['wall_s']:.1f} s (target <= {TARGET_8H_50HZ_S:.0f} s)."
+            f"- 8 h at 50 Hz: {e['wall_s']:.1f} s wall at load {e['load']:.1f}, {e['cpu_s']:.1f} s "
+            f"CPU (target <= {TARGET_8H_50HZ_S:.0f} s"
+            + (
+                f"; today {e['today_wall_s']:.1f} s wall, {e['today_cpu_s']:.1f} s CPU)."
+                if e.get("today_cpu_s")
+                else ")."
+            )
         )
     for rate, s in result["slopes"].items():
         today = result["today_slopes"].get(rate)
@@ -190,15 +190,9 @@ def render(result: dict) -> list[str]:
             f"- At {rate} Hz, from {s['from_h']:g} h to {s['to_h']:g} h: "
             f"{s['bytes_per_sample']:.1f} bytes of peak RSS per extra sample"
             + (f" (today {today['bytes_per_sample']:.0f})" if today else "")
-            + f", {s['s_per_hour']:.2f} s per extra hour of data"
-            + (f" (today {today['s_per_hour']:.2f})" if today else "")
+            + f", {s['cpu_s_per_hour']:.2f} s of CPU per extra hour of data"
+            + (f" (today {today['cpu_s_per_hour']:.2f})" if today else "")
             + "."
-        )
-    load = result.get("load_average")
-    if load:
-        lines.append(
-            f"- Machine load (1-min load average) before and after: {load[0]:.1f}, {load[1]:.1f} "
-            "on 2 cores shared with other work; wall times move with it, memory does not."
         )
     lines.append("")
     return lines

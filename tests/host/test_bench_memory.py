@@ -24,11 +24,11 @@ def test_long_trace_is_one_valid_trace_across_its_seams(tmp_path, monkeypatch):
 
 def test_growth_is_the_slope_between_the_shortest_and_longest_night():
     rows = [
-        {"hours": 1, "rate_hz": 50, "samples": 180_000, "peak_rss_mb": 100.0, "wall_s": 3.0},
-        {"hours": 8, "rate_hz": 50, "samples": 1_440_000, "peak_rss_mb": 400.0, "wall_s": 10.0},
-        {"hours": 24, "rate_hz": 50, "samples": 4_320_000, "peak_rss_mb": 1160.0, "wall_s": 26.0},
+        {"hours": 1, "rate_hz": 50, "samples": 180_000, "peak_rss_mb": 100.0, "cpu_s": 3.0},
+        {"hours": 8, "rate_hz": 50, "samples": 1_440_000, "peak_rss_mb": 400.0, "cpu_s": 10.0},
+        {"hours": 24, "rate_hz": 50, "samples": 4_320_000, "peak_rss_mb": 1160.0, "cpu_s": 26.0},
     ]
     slope = memory._slopes(rows)["50"]
     # (1160 - 100) MB over 4,140,000 extra samples; (26 - 3) s over 23 extra hours
     assert slope["bytes_per_sample"] == pytest.approx(256.0, abs=0.1)
-    assert slope["s_per_hour"] == pytest.approx(1.0)
+    assert slope["cpu_s_per_hour"] == pytest.approx(1.0)

@@ -32,6 +32,7 @@ README = ROOT / "README.md"
 BENCHES: dict[str, tuple[str, str, str, dict]] = {
     "accuracy": ("bench", "bench.accuracy", "detection accuracy over synthetic nights", {}),
     "speed": ("bench", "bench.speed", "analyze of an 8 h 50 Hz night, detector per sample", {}),
+    "memory": ("bench", "bench.memory", "peak RSS and time of analyze, 1-24 h at 50/100 Hz", {}),
     "sync": ("bench", "bench.sync_throughput", "a typical night over a paced pty", {}),
     "ble": ("bench", "bench.ble_efficiency", "protocol efficiency over a Bumble link", {}),
     "virtual_board": ("bench", "bench.virtual_board", "detector, app, heap, flash on the VM", {}),

@@ -204,3 +204,180 @@ def test_interrupted_write_leaves_no_partial_folder(tmp_path, monkeypatch):
     assert main(["analyze", str(trace), "--out", str(out), "-q"]) == 130
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+# ---------------------------------------------------------------- bounded input, checked output
+
+
+def run_cli_limited(*args: str, address_space: int = 2**30) -> subprocess.CompletedProcess[str]:
+    """The real command with at most `address_space` bytes of memory: a file it tried to
+    read whole would end in MemoryError (exit 1), not in a one-line refusal."""
+    import os
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "legsense", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        env=env,
+    )
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    try:
+        with path.open("wb") as fh:
+            fh.truncate(size)
+    except OSError as exc:
+        pytest.skip(f"cannot make a sparse file of {size} bytes here: {exc}")
+    return path
+
+
+def assert_refused(r: subprocess.CompletedProcess[str], where: str, word: str, out: Path) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert where in err and word in err, err
+    assert not out.exists()
+
+
+def test_a_2g_file_of_nul_bytes_is_refused_unread(tmp_path):
+    big = sparse_file(tmp_path / "x.csv", 2 * 2**30)  # `truncate -s 2G x.csv`
+    out = tmp_path / "night"
+    r = run_cli_limited("analyze", str(big), "--out", str(out))
+    assert_refused(r, f"{big}:1", "not a text file", out)
+
+
+def test_a_file_larger_than_any_trace_is_refused_unread(tmp_path):
+    from legsense.trace import MAX_TRACE_BYTES
+
+    huge = sparse_file(tmp_path / "huge.csv", MAX_TRACE_BYTES + 1)
+    out = tmp_path / "night"
+    r = run_cli_limited("analyze", str(huge), "--out", str(out))
+    assert_refused(r, str(huge), "at most", out)
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "word"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", 1, "not a text file"),
+        (bytes(range(128, 256)) * 50, 1, "not a text file"),
+        (b"name,age,city\nbob,31,Lyon\n", 1, "wrong header"),
+        (b"1.5,2.25,3,4,5,6,7,8,9,10\n2.5,2.25,3,4,5,6,7,8,9,10\n", 1, "int16 count"),
+        (b"x" * 50_000_000, 1, "longer than"),
+    ],
+    ids=["png", "high-bytes", "other-csv", "ten-float-columns", "one-endless-line"],
+)
+def test_files_that_are_not_traces_are_refused(tmp_path, content, line, word):
+    path = tmp_path / "not-a-trace.csv"
+    path.write_bytes(content)
+    out = tmp_path / "night"
+    r = run_cli_limited("analyze", str(path), "--out", str(out))
+    assert_refused(r, f"{path}:{line}", word, out)
+
+
+def test_bad_row_deep_in_a_long_trace_names_its_line_and_writes_nothing(tmp_path):
+    """Past the first block (4 MiB) of the stream: found, named, nothing written."""
+    n = 100_000
+    t = np.arange(n) / 50.0
+    rows = [f"{x:.2f},0.001234,-0.002345,1.000000,0.1234,0.2345,0.3456" for x in t]
+    rows[90_000] = rows[90_000].replace(",1.0", ",1.O")
+    path = tmp_path / "long.csv"
+    path.write_text("# sample_rate_hz: 50\n" + GOOD_HEADER + "\n".join(rows) + "\n")
+    assert path.stat().st_size > 4 * 2**20
+    out = tmp_path / "night"
+    r = run_cli("analyze", str(path), "--out", str(out), "-q")
+    assert_refused(r, f"{path}:90003", "column az", out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.csv"]
+
+
+@pytest.fixture
+def no_detection(monkeypatch):
+    """Records whether analyze started detecting (it must not, for a bad --out)."""
+    import legsense.commands.analyze as analyze_cmd
+
+    calls: list[object] = []
+    real = analyze_cmd.analyze_file
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analyze_cmd, "analyze_file", spy)
+    return calls
+
+
+def test_out_that_is_a_file_is_refused_before_detection(tmp_path, no_detection, capsys):
+    trace = quiet_trace(tmp_path / "t.csv", seconds=5)
+    out = tmp_path / "night"
+    out.write_text("I am a file\n")
+    assert main(["analyze", str(trace), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(out) in err and "not a directory" in err
+    assert no_detection == [] and out.read_text() == "I am a file\n"
+    below = out / "sub"
+    assert main(["analyze", str(trace), "--out", str(below), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(out) in err and "not a directory" in err and no_detection == []
+
+
+def test_out_that_cannot_be_written_is_refused_before_detection(tmp_path, no_detection, capsys):
+    trace = quiet_trace(tmp_path / "t.csv", seconds=5)
+    # /proc takes no new folders, not even from root (a chmod'ed folder would not stop root)
+    out = Path("/proc/legsense-test-no-such-folder/night")
+    if not Path("/proc").is_dir():
+        pytest.skip("no /proc here")
+    assert main(["analyze", str(trace), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "/proc" in err and "cannot be written" in err
+    assert no_detection == []
+
+
+def test_out_in_a_read_only_folder_is_refused(tmp_path, no_detection, capsys):
+    import os
+
+    trace = quiet_trace(tmp_path / "t.csv", seconds=5)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert main(["analyze", str(trace), "--out", str(locked / "night"), "-q"]) == 2
+        assert str(locked) in capsys.readouterr().err and no_detection == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_cli_writes_what_the_in_memory_analysis_finds(tmp_path):
+    """The command streams the file; its night folder equals the one written from
+    analyze_trace on the trace in memory."""
+    from legsense.analysis import analyze_trace
+    from legsense.night_folder import write_night_folder
+    from legsense.scoring import ScoringParams, score_movements
+    from legsense.trace import read_trace
+
+    moves = [(12.0, 1.5), (40.0, 2.0), (63.0, 1.0), (90.0, 3.0), (118.0, 1.2)]
+    trace_path = quiet_trace(tmp_path / "t.csv", seconds=140, movements=moves)
+    out = tmp_path / "cli"
+    r = run_cli("analyze", str(trace_path), "--out", str(out), "-q", "--no-picture")
+    assert r.returncode == 0, r.stderr
+    detection, info = analyze_trace(read_trace(trace_path))
+    scoring = score_movements(detection.movements, info, ScoringParams())
+    ref = write_night_folder(
+        tmp_path / "ref",
+        detection.movements,
+        detection.epochs,
+        scoring,
+        info,
+        detector=detection.config.as_dict(),
+        picture=False,
+    )
+    assert len(detection.movements) == len(moves)
+    for name in ("events.csv", "epochs.csv", "summary.json"):
+        assert (out / name).read_text() == (ref / name).read_text(), name

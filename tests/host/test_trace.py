@@ -13,9 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from legsense.errors import InputError
 from legsense.trace import (
+    BLOCK_BYTES,
+    MAX_HEADER_LINES,
+    MAX_LINE_BYTES,
+    IntervalCounter,
     Trace,
+    TraceFile,
     format_fixed,
+    intervals_us,
     labels_path_for,
+    median_rate_hz,
     read_labels,
     read_trace,
     to_counts,
@@ -297,3 +304,148 @@ def test_raw_shared_trace_scales_and_returns_the_raw_counts():
     np.testing.assert_array_equal(counts.acc, raw_arr[:, 1:4])
     np.testing.assert_array_equal(counts.gyr, raw_arr[:, 4:7])
     assert 9 < trace.sample_rate_hz < 11
+
+
+# ---------------------------------------------------------------- streamed reading
+
+
+def _drain(path: Path, block: int = BLOCK_BYTES) -> np.ndarray:
+    """Every row a TraceFile yields, as (t, ax, ay, az[, gx, gy, gz])."""
+    parts = [
+        np.column_stack([c.t_s, c.acc_g] + ([] if c.gyr_dps is None else [c.gyr_dps]))
+        for c in TraceFile(path, block_bytes=block).chunks()
+    ]
+    return np.concatenate(parts)
+
+
+BAD_TRACES = [
+    ("time,ax,ay,az\n0,0,0,1\n", 1, "wrong header"),
+    (HEADER, 1, "empty trace"),
+    (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,1,0,0\n", 3, "expected 7 columns, found 6"),
+    (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,1,0,0,0,9\n", 3, "expected 7 columns, found 8"),
+    (HEADER + "0,0,0,1,0,0,0\n0.1,0,abc,1,0,0,0\n", 3, "column ay"),
+    (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,nan,0,0,0\n", 3, "column az is not finite"),
+    (HEADER + "0,0,0,1,0,0,0\n\n0.2,0,0,1,0,0,0\n\n0.1,0,0,1,0,0,0\n", 6, "backwards"),
+    (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,1,0,0,0\n0.2,0,0,1,0,\x00,0\n", 4, "NUL"),
+    (HEADER + "0,0,0,1,0,0,0\n0.1,0,0,\xe9,0,0,0\n", 3, "column az"),
+    ("100, 1, 2, 3, 4, 5, 6, 7, 8, 9,\n200, 1, 2, 3, 4, 5, 6, 7, 8,\n", 2, "columns"),
+    ("100, 1, 2, 3, 4, 5, 6, 7, 8, 9,\n200, 1, 2.5, 3, 4, 5, 6, 7, 8, 9,\n", 2, "int16 count"),
+    ("100, 1, 2, 3, 4, 5, 6, 7, 8, 9,\n200, 1, 2, 3, 4, 5, 6, 7, 8, 40000,\n", 2, "column mz"),
+    ("100, 1, 2, 3, 4, 5, 6, 7, 8, 9,\n200, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,\n", 2, "found 11"),
+]
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, BLOCK_BYTES])
+@pytest.mark.parametrize(("text", "line", "fragment"), BAD_TRACES)
+def test_bad_rows_are_found_at_their_line_whatever_the_blocks(
+    tmp_path, text, line, fragment, block
+):
+    path = _write(tmp_path, text)
+    with pytest.raises(InputError) as info:
+        _drain(path, block)
+    assert (info.value.path, info.value.line) == (str(path), line)
+    assert fragment in info.value.message and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 4096])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_any_line_ending_and_block_size_give_the_same_rows(tmp_path, block, ending):
+    rows = [f"{k * 0.02:.2f},{k % 7 * 0.001:.3f},0,1,0.5,-0.25,{k}" for k in range(300)]
+    text = ("# sample_rate_hz: 50\n" + HEADER + "\n".join(rows) + "\n").encode()
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.replace(b"\n", ending))
+    got = _drain(path, block)
+    expected = np.array([[float(c) for c in r.split(",")] for r in rows])
+    np.testing.assert_array_equal(got, expected)
+    assert TraceFile(path, block_bytes=block).declared_rate_hz == 50.0
+
+
+def test_bad_row_far_beyond_the_first_block_names_its_line(tmp_path):
+    rows = [f"{k * 0.02:.2f},0,0,1,0,0,0" for k in range(5000)]
+    rows[4321] = rows[4321].replace(",1,", ",one,")
+    path = _write(tmp_path, "# imu: lsm6dsox\n" + HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(InputError) as info:
+        _drain(path, 4096)
+    assert info.value.line == 4324 and "column az" in info.value.message
+
+
+def test_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf# sample_rate_hz: 25\nt,ax,ay,az\n0,0,0,1\n0.04,0,0,1\n")
+    trace = read_trace(path)
+    assert trace.sample_rate_hz == 25.0 and trace.gyr_dps is None and len(trace) == 2
+
+
+@pytest.mark.parametrize("block", [1, 1000, BLOCK_BYTES])
+def test_a_line_longer_than_any_row_is_not_a_trace(tmp_path, block):
+    path = tmp_path / "long.csv"
+    path.write_bytes(HEADER.encode() + b"0,0,0,1,0,0,0\n" + b"1" * (MAX_LINE_BYTES + 10) + b"\n")
+    with pytest.raises(InputError) as info:
+        _drain(path, block)
+    assert info.value.line == 3 and "longer than" in info.value.message
+    path.write_bytes(b"t" * (3 * MAX_LINE_BYTES))  # no line end at all
+    with pytest.raises(InputError) as info:
+        TraceFile(path, block_bytes=block)
+    assert info.value.line == 1 and "longer than" in info.value.message
+
+
+def test_binary_files_are_refused_from_their_first_block(tmp_path):
+    zeros = tmp_path / "zeros.csv"
+    with zeros.open("wb") as fh:
+        fh.truncate(64 * 2**20)  # sparse: NUL bytes, no line ends
+    with pytest.raises(InputError) as info:
+        TraceFile(zeros)
+    assert info.value.line == 1 and "not a text file" in info.value.message
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(np.random.default_rng(3).integers(0, 256, 100_000, dtype=np.uint8).tobytes())
+    with pytest.raises(InputError, match=r"not a text file|not a trace"):
+        TraceFile(noise)
+
+
+def test_files_over_the_limit_are_refused_unread(tmp_path):
+    path = _write(tmp_path, GOOD)
+    with pytest.raises(InputError, match="at most") as info:
+        TraceFile(path, max_bytes=100)
+    assert info.value.path == str(path) and info.value.line is None
+    with pytest.raises(InputError, match="into memory"):
+        read_trace(path, max_bytes=100)
+
+
+def test_a_fifo_is_not_a_trace_file(tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        TraceFile(fifo)  # refused without opening it (opening would block)
+
+
+def test_endless_header_lines_are_not_a_trace(tmp_path):
+    path = _write(tmp_path, "# note: x\n" * (MAX_HEADER_LINES + 5) + HEADER + "0,0,0,1,0,0,0\n")
+    with pytest.raises(InputError) as info:
+        TraceFile(path)
+    assert info.value.line == MAX_HEADER_LINES + 1 and "not a trace" in info.value.message
+
+
+def test_median_rate_is_the_median_interval_in_microseconds():
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 10, 1001):
+        t = np.cumsum(rng.uniform(0.009, 0.011, n + 1))
+        expected = 1.0 / np.median(np.round(np.diff(t), 6))  # independent: numpy's median
+        assert median_rate_hz(intervals_us(t)) == pytest.approx(expected, rel=1e-12)
+    assert median_rate_hz(intervals_us(np.array([0.0]))) == 0.0
+    assert median_rate_hz(intervals_us(np.array([0.0, 0.5, 1.0]))) == 0.0  # under 3.8 Hz
+    assert median_rate_hz(intervals_us(np.array([0.0, 0.1, 0.2, 0.35]))) == 10.0
+
+
+def test_interval_counter_equals_the_median_for_any_cut():
+    rng = np.random.default_rng(6)
+    steps = rng.choice([0.0192, 0.0193, 0.0194, 0.5, 400.0], 5000, p=[0.3, 0.3, 0.38, 0.01, 0.01])
+    t = np.cumsum(steps)
+    expected = median_rate_hz(intervals_us(t))
+    for _ in range(10):
+        counter = IntervalCounter()
+        for part in np.split(t, np.sort(rng.integers(0, len(t), rng.integers(0, 50)))):
+            counter.add(part)
+        assert counter.rate_hz() == expected and counter.count == len(t) - 1
+    slow = IntervalCounter()
+    slow.add(np.arange(0.0, 100.0, 0.4))  # 2.5 Hz: the median is past the table
+    assert slow.rate_hz() == 0.0

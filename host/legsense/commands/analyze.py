@@ -1,16 +1,23 @@
-"""`legsense analyze TRACE --out DIR`: detect and score a recorded trace offline."""
+"""`legsense analyze TRACE --out DIR`: detect and score a recorded trace offline.
+
+The trace is streamed through the detector a block at a time (memory does not grow with
+the night); the output folder is checked first, so a folder that cannot be written costs
+a one-line error (exit 2), not a whole detection.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
-from legsense.analysis import analyze_trace
+from legsense.analysis import analyze_file
 from legsense.commands.scoring_options import add_scoring_options, scoring_params_from_args
+from legsense.errors import InputError
 from legsense.night_folder import write_night_folder
 from legsense.progress import Progress
 from legsense.scoring import score_movements
-from legsense.trace import read_trace
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -28,11 +35,35 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     return p
 
 
+def check_output_folder(out: Path) -> None:
+    """Raise InputError (exit 2, naming the path) unless the night folder `out` can be
+    written: it is a folder or does not exist yet, and we can create files beside it and
+    in it. Creates nothing that stays (a probe folder is made and removed)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out is not a directory", out)
+    # write_night_folder writes a temporary folder beside `out` (creating missing
+    # parents) and, when `out` exists, replaces files in it: probe where it will write.
+    places = [out] if out.is_dir() else []
+    parent = out.parent if str(out.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out cannot be created: {parent} is not a directory", out)
+    places.append(parent)
+    for place in places:
+        try:
+            probe = tempfile.mkdtemp(prefix=".legsense-probe-", dir=place)
+            os.rmdir(probe)
+        except OSError as exc:
+            raise InputError(f"--out cannot be written: {exc.strerror or exc}", place) from None
+
+
 def run(args: argparse.Namespace) -> int:
     params = scoring_params_from_args(args)
-    trace = read_trace(args.trace)
-    progress = Progress("analyse", "samples", enabled=not args.quiet)
-    detection, info = analyze_trace(trace, progress=progress)
+    check_output_folder(args.out)
+    progress = Progress("analyse", "MB", enabled=not args.quiet, scale=1e-6)
+    detection, info = analyze_file(args.trace, progress=progress)
     scoring = score_movements(detection.movements, info, params)
     write_night_folder(
         args.out,

@@ -309,3 +309,28 @@ def test_an_unrecognised_leg_channel_breaks_the_night_and_is_reported(tmp_path, 
     assert "warning: 6 leg movements have no side (location 'LAntib1-LAntib2')" in captured.err
     assert len(captured.err.strip().splitlines()) == 1
     assert {"location": "LAntib1-LAntib2", "leg": "unknown", "lms": 6} in s["psg"]["lm_locations"]
+
+
+def test_a_remlogic_rera_makes_the_lm_after_it_respiratory(tmp_path, capsys):
+    # Left LMs (2 s) at 20 40 60 80 100 s in N2; a RERA exported as AROUSAL-RERA from
+    # 39 s for 20 s ends at 59 s: the 2016 window is 57-69.25 s and holds the LM at
+    # 60-62 s. It is not a CLM and ends the series: 20 40 | 80 100, two runs of 2,
+    # 0 PLMs of 4 CLMs. Counting apneas and hypopneas only, the row is an arousal
+    # (AROUSAL*) and 20-100 is one series: 5 PLMs of 5 CLMs.
+    t0 = dt.datetime(2016, 11, 10, 1, 0, 0)
+
+    def at(s: float) -> str:
+        return (t0 + dt.timedelta(seconds=s)).isoformat(timespec="microseconds")
+
+    rows = [(at(30.0 * k), "SLEEP-S2", "30", "EKG") for k in range(5)]
+    rows += [(at(t), "PLM-LM", "2", "EMG.Tibialis-Leg.Left") for t in (20, 40, 60, 80, 100)]
+    rows.append((at(39), "AROUSAL-RERA", "20", "Thermistor"))
+    path = write_remlogic(tmp_path / "rera-Events.txt", sorted(rows))
+    assert main(["score", str(path)]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["clm_count"], s["plm_count"]) == (4, 0)
+    assert s["respiratory"]["related_lm_count"] == 1 and s["arousals"]["events"] == 0
+    argv = ["score", str(path), "--resp-event", "APNEA*", "--resp-event", "HYPOPNEA*"]
+    assert main(argv) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["clm_count"], s["plm_count"]) == (5, 5) and s["arousals"]["events"] == 1

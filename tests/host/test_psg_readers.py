@@ -6,6 +6,7 @@ Every file is written by the test; the expectations are what each row says.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 
@@ -45,6 +46,11 @@ def test_event_kinds_and_legs():
     assert p.leg("EMG.Tibialis-Leg.Left") == "left" and p.leg("EMG.Tibialis-Leg.Right") == "right"
     assert p.kind("AROUSAL-LM") == "arousal"  # an arousal scored on a leg channel
     assert p.leg("Legs") == "" and p.leg("Left-Right") == ""
+    # anterior tibialis channels as RemLogic montages name them
+    assert p.leg("LAntib1-LAntib2") == "left" and p.leg("RAntib1-RAntib2") == "right"
+    assert p.leg("EMG.Tibialis-Leg-Left") == "left" and p.leg("EMG.Tibialis-Leg") == ""
+    # RemLogic's RERA (on a flow channel) is a respiratory event, not an EEG arousal
+    assert p.kind("AROUSAL-RERA") == "respiratory" and p.kind("AROUSAL-RESP") == "arousal"
 
 
 def rows_crossing_midnight():
@@ -200,3 +206,131 @@ def test_patient_fields_never_reach_the_output(tmp_path, capsys):
         assert PATIENT_ID not in text and PATIENT_NAME not in text
         assert "2026-03-01" not in text  # nor the date of the recording
     assert "sha256" in out
+
+
+# --- what real RemLogic exports look like (MATPLM's sample nights, read in 2026) -------
+#
+# Hand-made rows with every feature those exports have: CRLF line ends, a "Patient:"
+# line and an empty "Patient ID:", "Time [hh:mm:ss.xxx]" with ISO date-times to the
+# microsecond, durations written "30.00", trailing blanks after a location, an event
+# before the first epoch, zero-duration LM rows, tibialis channels named
+# LAntib1-LAntib2 / RAntib1-RAntib2, and RERAs exported as AROUSAL-RERA.
+
+REAL_HEADER = (
+    "RemLogic Event Export\r\n"
+    f"Patient:\t{PATIENT_NAME}\r\n"
+    "Patient ID:\t\r\n"
+    "Recording Date:\t11/9/2016\r\n"
+    "\r\n"
+    "Events Included:\r\n"
+    "AROUSAL-RERA\r\n"
+    "PLM-LM\r\n"
+    "\r\n"
+    "Time [hh:mm:ss.xxx]\tEvent\tDuration[s]\tLocation\r\n"
+)
+REAL_ROWS = [
+    "2016-11-09T23:59:50.500000\tAROUSAL\t3.00\tEMG.Chin-Lower.Left",  # before epoch 1
+    "2016-11-10T00:00:00.000000\tSLEEP-S0\t30.00\tEKG",
+    "2016-11-10T00:00:30.000000\tSLEEP-S2\t30.00\tEKG  ",  # trailing blanks
+    "2016-11-10T00:00:35.250000\tPLM-LM\t0.00\tEMG.Tibialis-Leg.Right",  # zero duration
+    "2016-11-10T00:00:40.125000\tPLM-LM\t1.50\tRAntib1-RAntib2",
+    "2016-11-10T00:00:40.500000\tPLM-LM\t2.00\tLAntib1-LAntib2",
+    "2016-11-10T00:00:41.000000\tHYPOPNEA\t12.50\tResp.Pressure-Cannula.Nasal",
+    "2016-11-10T00:00:50.000000\tAROUSAL-RERA\t20.00\tThermistor",
+]
+
+
+def test_remlogic_real_export_layout(tmp_path):
+    path = tmp_path / "RZ-like-Events.txt"
+    path.write_bytes((REAL_HEADER + "\r\n".join(REAL_ROWS) + "\r\n").encode())
+    r = read_psg(path)
+    # t = 0 is the earliest row, the arousal at 23:59:50.5 the day before the epochs.
+    assert r.start == dt.datetime(2016, 11, 9, 23, 59, 50, 500000)
+    hyp = r.context.hypnogram
+    assert hyp is not None and hyp.stage.tolist() == ["W", "N2"]
+    assert hyp.start_s.tolist() == [9.5, 39.5] and hyp.hours("TIB") == pytest.approx(1 / 60)
+    # 00:00:40.125 is 49.625 s after t = 0, 00:00:40.5 is 50.0 s.
+    assert r.movements.onset_s.tolist() == [49.625, 50.0]
+    assert r.movements.leg.tolist() == ["right", "left"]
+    assert r.skipped == {"zero-duration lm": 1}
+    assert r.skipped_lines == {"zero-duration lm": [14]}  # 10 header lines, then rows
+    # RERA: a respiratory event (00:00:50 = 59.5 s), next to the hypopnea (50.5 s).
+    resp = r.context.respiratory
+    assert resp is not None and resp.onset_s.tolist() == [50.5, 59.5]
+    assert resp.label.tolist() == ["HYPOPNEA", "AROUSAL-RERA"]
+    assert r.context.arousals is not None and r.context.arousals.onset_s.tolist() == [0.0]
+    d = r.describe()
+    assert d["lm_locations"] == [
+        {"location": "RAntib1-RAntib2", "leg": "right", "lms": 1},
+        {"location": "LAntib1-LAntib2", "leg": "left", "lms": 1},
+    ]
+    assert PATIENT_NAME not in str(d) and "2016" not in str(d)
+    # The two tibialis channels overlap: one bilateral LM from 49.625 to 52.0 s.
+    out = tmp_path / "o"
+    assert main(["score", str(path), "--out", str(out)]) == 0
+    lms = (out / "lms.csv").read_text().splitlines()
+    assert len(lms) == 2 and lms[1].startswith("49.625,52.000,2.375,bilateral,")
+
+
+def paired_channels(tmp_path, n=6):
+    """Six LMs 20 s apart scored on both tibialis channels at once (2 s each), in N2."""
+    t0 = dt.datetime(2016, 11, 10, 1, 0, 0)
+    rows = [(k * 30.0, "SLEEP-S2", "30", "EKG") for k in range(6)]
+    for k in range(n):
+        rows.append((20.0 + 20 * k, "PLM-LM", "2", "LAntib1-LAntib2"))
+        rows.append((20.0 + 20 * k, "PLM-LM", "2", "RAntib1-RAntib2"))
+    rows.sort(key=lambda r: r[0])
+    stamp = [(t0 + dt.timedelta(seconds=s)).isoformat(timespec="microseconds") for s, *_ in rows]
+    iso = [(when, *r[1:]) for when, r in zip(stamp, rows, strict=True)]
+    return write_remlogic(tmp_path / "pairs-Events.txt", iso)
+
+
+def test_both_tibialis_channels_make_bilateral_series(tmp_path, capsys):
+    # Each pair overlaps: 6 bilateral LMs 20 s apart: one series, 6 PLMs of 6 CLMs.
+    path = paired_channels(tmp_path)
+    assert main(["score", str(path)]) == 0
+    captured = capsys.readouterr()
+    s = json.loads(captured.out)
+    assert (s["lm_count"], s["bilateral_lm_count"], s["plm_count"]) == (6, 6, 6)
+    assert s["periodicity_index"] == 1.0 and captured.err == ""
+
+
+def test_an_unrecognised_leg_channel_breaks_the_night_and_is_reported(tmp_path, capsys):
+    # With a left pattern that misses "LAntib", the left LMs have no side: they pair
+    # with nothing, so each right LM has an unsided twin at the same onset. 12 LMs in
+    # time order R U R U ...: every second one has an IMI of 0 s (< 10 s), a
+    # breakpoint, so no run reaches 4 CLMs: 0 PLMs (this is how such a night lost its
+    # series before the LAntib/RAntib names were known).
+    path = paired_channels(tmp_path)
+    assert main(["score", str(path), "--left-location", "Left"]) == 0
+    captured = capsys.readouterr()
+    s = json.loads(captured.out)
+    assert (s["lm_count"], s["clm_count"], s["plm_count"]) == (12, 12, 0)
+    assert "warning: 6 leg movements have no side (location 'LAntib1-LAntib2')" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert {"location": "LAntib1-LAntib2", "leg": "unknown", "lms": 6} in s["psg"]["lm_locations"]
+
+
+def test_a_remlogic_rera_makes_the_lm_after_it_respiratory(tmp_path, capsys):
+    # Left LMs (2 s) at 20 40 60 80 100 s in N2; a RERA exported as AROUSAL-RERA from
+    # 39 s for 20 s ends at 59 s: the 2016 window is 57-69.25 s and holds the LM at
+    # 60-62 s. It is not a CLM and ends the series: 20 40 | 80 100, two runs of 2,
+    # 0 PLMs of 4 CLMs. Counting apneas and hypopneas only, the row is an arousal
+    # (AROUSAL*) and 20-100 is one series: 5 PLMs of 5 CLMs.
+    t0 = dt.datetime(2016, 11, 10, 1, 0, 0)
+
+    def at(s: float) -> str:
+        return (t0 + dt.timedelta(seconds=s)).isoformat(timespec="microseconds")
+
+    rows = [(at(30.0 * k), "SLEEP-S2", "30", "EKG") for k in range(5)]
+    rows += [(at(t), "PLM-LM", "2", "EMG.Tibialis-Leg.Left") for t in (20, 40, 60, 80, 100)]
+    rows.append((at(39), "AROUSAL-RERA", "20", "Thermistor"))
+    path = write_remlogic(tmp_path / "rera-Events.txt", sorted(rows))
+    assert main(["score", str(path)]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["clm_count"], s["plm_count"]) == (4, 0)
+    assert s["respiratory"]["related_lm_count"] == 1 and s["arousals"]["events"] == 0
+    argv = ["score", str(path), "--resp-event", "APNEA*", "--resp-event", "HYPOPNEA*"]
+    assert main(argv) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["clm_count"], s["plm_count"]) == (5, 5) and s["arousals"]["events"] == 1

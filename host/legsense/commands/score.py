@@ -76,8 +76,9 @@ def add_psg_options(p: argparse.ArgumentParser) -> None:
         "--resp-event",
         action="append",
         metavar="PATTERN",
-        help="label of a respiratory event (repeat; default APNEA*, HYPOPNEA*, RERA* and "
-        "EDF+ spellings; add DESAT* to count desaturations)",
+        help="label of a respiratory event (repeat; default APNEA*, HYPOPNEA*, RERA*, "
+        "AROUSAL-RERA* (RemLogic's RERA) and EDF+ spellings; add DESAT* to count "
+        "desaturations)",
     )
     g.add_argument(
         "--arousal-event",
@@ -121,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no such file", args.events)
     if is_psg_file(args.events):
         record = read_psg(args.events, patterns_from_args(args))
+        _warn_unsided(record)
         scoring, _, _ = score_psg(record, params, args.leg, args.ignore)
         extra: dict[str, Any] = {"psg": record.describe(), "psg_leg": args.leg}
         start = record.start
@@ -140,6 +142,20 @@ def run(args: argparse.Namespace) -> int:
         json.dump(summary, sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     return 0
+
+
+def _warn_unsided(record: PsgRecord) -> None:
+    """One line on stderr when some LMs have no side while others have one: they would
+    neither pair nor sit in a series with the other leg's, which ruins a night quietly."""
+    unsided = record.unsided_lm_locations()
+    if unsided:
+        n = int(sum(1 for x in record.movements.leg if not x))
+        names = ", ".join(repr(x) for x in unsided)
+        print(
+            f"legsense score: warning: {n} leg movements have no side (location {names}); "
+            "they join no LM of either leg: give --left-location/--right-location",
+            file=sys.stderr,
+        )
 
 
 def select_leg(movements: Movements, leg: str) -> Movements:

@@ -43,6 +43,9 @@ class EventPatterns:
         "APNEA*",
         "HYPOPNEA*",
         "RERA*",
+        # RemLogic exports a RERA (scored on a flow or effort channel) as AROUSAL-RERA; the
+        # EEG arousal that ends it is a separate AROUSAL-RESP row.
+        "AROUSAL-RERA*",
         "Obstructive *",
         "Central *",
         "Mixed *",
@@ -50,8 +53,14 @@ class EventPatterns:
     )
     arousal: tuple[str, ...] = ("AROUSAL*", "*arousal*")
     desaturation: tuple[str, ...] = ("DESAT*", "*desaturation*", "SpO2 desat*")
-    left: str = r"(?i)(\bleft\b|\blat\b|\bl[-_ ]?leg\b|\btib(ialis)?[-_ ]?l\b|\bl[-_ ]?tib)"
-    right: str = r"(?i)(\bright\b|\brat\b|\br[-_ ]?leg\b|\btib(ialis)?[-_ ]?r\b|\br[-_ ]?tib)"
+    # "LAntib1-LAntib2" / "RAntib1-RAntib2" (anterior tibialis, as RemLogic montages
+    # name them) and "EMG.Tibialis-Leg.Left" occur in real exports.
+    left: str = (
+        r"(?i)(\bleft\b|\blat\b|\bl[-_ ]?leg\b|\btib(ialis)?[-_ ]?l\b|\bl[-_ ]?(ant?[-_ ]?)?tib)"
+    )
+    right: str = (
+        r"(?i)(\bright\b|\brat\b|\br[-_ ]?leg\b|\btib(ialis)?[-_ ]?r\b|\br[-_ ]?(ant?[-_ ]?)?tib)"
+    )
 
     def kind(self, label: str) -> str:
         """The kind of event a label names (LM, STAGE, RESPIRATORY, ... or OTHER)."""

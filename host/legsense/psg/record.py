@@ -32,6 +32,7 @@ from legsense.psg.labels import (
 
 EXAMPLES_KEPT = 5  # skipped rows quoted per reason (line numbers only, never content)
 DEFAULT_EPOCH_S = 30.0  # a stage annotation without a duration covers one epoch
+LOCATIONS_LISTED = 16  # distinct LM locations (channel names) listed in describe()
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class PsgRecord:
     skipped: dict[str, int]  # rows not used, per reason
     skipped_lines: dict[str, list[int]] = field(default_factory=dict)  # first few per reason
     date_known: bool = True  # False when the file gave times of day without a date
+    # (location, leg read from it, LM rows) for the most frequent LM locations: channel
+    # names, never patient data. Shows at once a channel whose side was not recognised.
+    lm_locations: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def end_s(self) -> float:
@@ -81,7 +85,19 @@ class PsgRecord:
             "rows_skipped": dict(self.skipped),
             "rows_skipped_lines": {k: list(v) for k, v in self.skipped_lines.items()},
             "lm_legs": sorted(self.legs()),
+            "lm_locations": [
+                {"location": loc, "leg": leg or "unknown", "lms": n}
+                for loc, leg, n in self.lm_locations
+            ],
         }
+
+    def unsided_lm_locations(self) -> list[str]:
+        """Locations of LMs whose leg is unknown on a night where other LMs have a
+        side: such LMs never pair with the other leg and break series (a channel the
+        leg patterns did not recognise). Empty when every LM, or none, has a side."""
+        if not self.legs() - {""} or "" not in self.legs():
+            return []
+        return [loc for loc, leg, _ in self.lm_locations if not leg]
 
 
 class RecordBuilder:
@@ -140,10 +156,15 @@ class RecordBuilder:
             on = secs(when)
             by_kind.setdefault(kind, []).append((on, on + float(dur or 0.0), label, loc, line))
         lm_rows = sorted(by_kind.get(LM, []))
+        lm_legs = [self.patterns.leg(r[3], r[2]) for r in lm_rows]
         movements = Movements.from_arrays(
             np.array([r[0] for r in lm_rows], dtype=float),
             np.array([r[1] for r in lm_rows], dtype=float),
-            np.array([self.patterns.leg(r[3], r[2]) for r in lm_rows], dtype=object),
+            np.array(lm_legs, dtype=object),
+        )
+        per_location = Counter(zip((r[3] for r in lm_rows), lm_legs, strict=True))
+        lm_locations = tuple(
+            (loc, leg, n) for (loc, leg), n in per_location.most_common(LOCATIONS_LISTED)
         )
         hypnogram = self._hypnogram(by_kind.get(STAGE, []))
         context = ScoringContext(
@@ -162,6 +183,7 @@ class RecordBuilder:
             skipped=dict(self.skipped),
             skipped_lines=self.skipped_lines,
             date_known=self.date_known,
+            lm_locations=lm_locations,
         )
 
     def _hypnogram(self, rows: list[tuple[float, float, str, str, int]]) -> Hypnogram | None:

@@ -58,8 +58,12 @@ MAX_TICKS = 10
 DEFINITIONS = (
     "LM: leg movement ≥ 0.5 s   ·   CLM: candidate LM, 0.5-10 s (bilateral ≤ 15 s)   ·   "
     "PLM: CLM in a run of ≥ 4 with IMIs of 10-90 s   ·   IMI: onset to onset   ·   "
-    "PI (periodicity index): share of IMIs in runs of ≥ 3 within 10-90 s"
 )
+# The periodicity index as the night was scored (ScoringParams.periodicity).
+PI_DEFINITIONS = {
+    "plm_per_clm": "PI (periodicity index): PLMs / CLMs",
+    "ferri": "PI (periodicity index, Ferri): share of IMIs in runs of ≥ 3 within 10-90 s",
+}
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,10 @@ def plot_night(
     _draw_imi_histogram(ax_hist, scoring)
     _draw_quality(ax_text, info, quality, markers, epochs, ax_hist)
     _header(fig, scoring, info, epochs, axis)
-    fig.text(0.5, 0.012, DEFINITIONS, ha="center", va="bottom", fontsize=9.5, color="#333333")
+    pi_text = PI_DEFINITIONS.get(scoring.params.periodicity, "PI: periodicity index")
+    fig.text(
+        0.5, 0.012, DEFINITIONS + pi_text, ha="center", va="bottom", fontsize=9.5, color="#333333"
+    )
     _write_atomically(fig, path)
 
 

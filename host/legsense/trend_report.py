@@ -351,7 +351,9 @@ def trend_figure(report: Report) -> Figure:
     ax.plot(x, pi, color="#333333", **style)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("periodicity index")
-    ax.set_title("Periodicity index (share of IMIs in periodic runs)", loc="left", fontsize=11)
+    ax.set_title(
+        "Periodicity index (as each night was scored; default PLMs / CLMs)", loc="left", fontsize=11
+    )
     ax = axes[3]
     # Bars as thick lines: one line per night draws in a fraction of the time of patches.
     days = max(1, (last - first).days + 2)

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from legsense_core import records as R
 
 from legsense import __version__, clock_log
 from legsense.bilateral_alignment import assess, clock_bound, onset_lags
@@ -400,7 +401,7 @@ def _resets_inside(d: LegData, shift: float, length: float) -> int:
     n = 0
     for row in d.decoded.markers:
         t = row[0] + shift
-        if 0 <= t <= length and row[2] == 8:  # records.M_RESUMED
+        if 0 <= t <= length and row[2] == R.M_RESUMED:
             n += 1
     return n
 

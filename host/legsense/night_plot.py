@@ -355,10 +355,13 @@ def _draw_lms(
         )
     ax.set_ylim(-0.6, n_rows - 0.4)
     ax.set_yticks([])
+    why = (
+        "(dot: bilateral; not CLM: too long or too many LMs; < 0.5 s: not LMs)"
+        if legs
+        else "(not CLM: too long, or bilateral of too many LMs; < 0.5 s: not LMs)"
+    )
     ax.set_title(
-        f"Movements, {leg_text(scoring, info)}  (not CLM: too long, or bilateral of too many "
-        "LMs; < 0.5 s: not LMs)  ·  shaded: PLM series"
-        + ("  ·  leg rows: each leg's LMs, dot: bilateral" if legs else ""),
+        f"Movements, {leg_text(scoring, info)}  {why}  ·  shaded: PLM series",
         loc="left",
         fontsize=11.5,
     )
@@ -797,6 +800,17 @@ def longest_gap_s(gaps: dict[str, Any]) -> float | None:
 def clock_text(summary: dict[str, Any], info: NightInfo | None = None) -> str:
     """The night's clock status in a few words ("unknown" when the night does not say)."""
     clock = summary.get("clock")
+    if isinstance(clock, dict) and all(isinstance(clock.get(k), dict) for k in ("left", "right")):
+        # A night of both legs: each leg's clock (bilateral_night).
+        legs = [clock["left"], clock["right"]]
+        known = all(c.get("utc_known") for c in legs)
+        steps = sum(int(c["steps"]) for c in legs if isinstance(c.get("steps"), int | float))
+        drifts = [
+            f"{c['drift_ppm']:+.0f}" if isinstance(c.get("drift_ppm"), int | float) else "?"
+            for c in legs
+        ]
+        text = f"UTC {'known' if known else 'not known'}, drift L {drifts[0]} / R {drifts[1]} ppm"
+        return text + (f", {steps} step(s)" if steps else "")
     if isinstance(clock, dict):
         parts = []
         known = clock.get("utc_known")

@@ -162,9 +162,9 @@ def assess(left: dict[str, Any], right: dict[str, Any], lags: dict[str, Any]) ->
         "onset_lags": lags,
         "method": (
             "clock_bound_s: worst case of the two clock maps (sample-clock band and a "
-            "sample period, unmeasured or extrapolated drift, settings); onset_lags: right minus left onset of the "
-            "bilateral LMs of one LM per leg (median: the right clock's lead if neither "
-            "leg leads; reported, not applied)"
+            "sample period, unmeasured or extrapolated drift, settings); onset_lags: "
+            "right minus left onset of the bilateral LMs of one LM per leg (median: the "
+            "right clock's lead if neither leg leads; reported, not applied)"
         ),
     }
     warnings = []

@@ -145,8 +145,8 @@ def build(
     merged = merge(legs, params)
     if merged is None:
         raise InputError(
-            "the two nights do not overlap once decoded (their clocks moved since their "
-            "folders were written: sync both again)",
+            "the two nights share no time with data of both legs (if their clocks moved "
+            "since their folders were written, sync both again)",
             folder,
         )
     _, _, summary = merged

@@ -37,6 +37,12 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
     "ble": ("bench", "bench.ble_efficiency", "protocol efficiency over a Bumble link", {}),
     "virtual_board": ("bench", "bench.virtual_board", "detector, app, heap, flash on the VM", {}),
     "cohort": ("bench", "bench.cohort", "report, export, query, reanalyze over cohorts", {}),
+    "bilateral": (
+        "bench",
+        "bench.bilateral",
+        "two virtual boards on two ankles, opposite crystal errors: alignment of the legs",
+        {},
+    ),
     "faults_device_resets": (
         "faults",
         "bench.faults_device_resets",

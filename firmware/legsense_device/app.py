@@ -561,6 +561,7 @@ class App:
             anchor_utc = self.wall.utc_ms
         det_cfg = sampler.detector.config.as_dict()  # type: ignore  (begin() made it)
         det_cfg["leg"] = self.cfg["leg"]  # which ankle: the host needs it for bilateral scoring
+        det_cfg["person"] = self.cfg["person"]  # whose: the host merges a person's two legs
         uid = hal.random_u64()
         try:
             self.night_id = log.start_night(

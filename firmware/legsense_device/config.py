@@ -24,6 +24,7 @@ DEFAULTS = {
     "fifo_watermark": 26,
     "epoch_s": 30,
     "leg": "",
+    "person": "",
     "schedule": None,
     "utc_offset_min": 0,
     "raw_samples": False,
@@ -51,6 +52,16 @@ def _hhmm(v):
     return -1
 
 
+def _name_problem(v):
+    # device_name and person: a short name that is safe in a folder name on the host
+    if not isinstance(v, str) or not 0 < len(v) <= 24:
+        return "must be a text of 1-24 characters"
+    for c in v:
+        if not (c.isalpha() or c.isdigit() or c in "_-"):
+            return "may hold letters, digits, '_' and '-' only"
+    return None
+
+
 def _check(key, v):
     # Returns None when v is acceptable for key, else why not.
     if key == "board":
@@ -62,12 +73,11 @@ def _check(key, v):
                 return "may hold a-z, 0-9 and '_' only"
         return None
     if key == "device_name":
-        if not isinstance(v, str) or not 0 < len(v) <= 24:
-            return "must be a text of 1-24 characters"
-        for c in v:
-            if not (c.isalpha() or c.isdigit() or c in "_-"):
-                return "may hold letters, digits, '_' and '-' only"
-        return None
+        return _name_problem(v)
+    if key == "person":
+        # Whose leg this is: two devices of one person become one bilateral night on
+        # the host. "" = nobody in particular (the night stays single-leg).
+        return None if v == "" else _name_problem(v)
     if key == "odr_hz":
         if v not in ODRS_HZ or isinstance(v, bool):
             return "must be one of 12.5, 26, 52, 104"

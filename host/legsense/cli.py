@@ -24,6 +24,7 @@ COMMANDS = {
     "score": "score",
     "simulate-night": "simulate_night",
     "sync": "sync",
+    "merge": "merge",
     "devices": "devices",
     "status": "status",
     "time": "time_cmd",

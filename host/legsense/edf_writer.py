@@ -6,6 +6,14 @@ where the device recorded no epoch: activity (mg·s), active time (s), posture x
 "PLM" per periodic one, one "PLM series N" spanning each series. Onsets are seconds
 since the recording start, which is the night's UTC start (EDF keeps local time; ours
 is UTC and the recording field says so).
+
+A bilateral night (bilateral_night) passes `legs`: then the signals are each leg's
+(activity L, active time L, posture x L, ..., the same for R, on the night's epoch
+grid), and each leg gets an annotation signal of its own ("EDF Annotations", as EDF+
+allows several) holding that leg's movements that belong to LMs as "LM left" / "LM
+right" (a PSG reader scores them again, bilaterally, to the same night). The first
+annotation signal keeps the time-keeping and the scored night: "bilateral LM" for each
+LM of both legs, "PLM" and "PLM series N" (texts no reader takes for a leg's LM).
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import edfio
@@ -24,6 +33,17 @@ from legsense.night import Epochs, NightInfo
 from legsense.scoring import Scoring
 
 SIGNALS = ("activity", "active time", "posture x", "posture y", "posture z")
+LEG_SUFFIX = {"left": "L", "right": "R"}
+
+
+@dataclass(frozen=True)
+class LegAnnotations:
+    """One leg of a bilateral night: its epochs (on the night's grid) and the onsets
+    and offsets (s) of its movements that belong to LMs."""
+
+    epochs: Epochs
+    onset_s: np.ndarray
+    offset_s: np.ndarray
 
 
 def _grid(epochs: Epochs) -> tuple[np.ndarray, np.ndarray]:
@@ -79,43 +99,65 @@ def _annotation_records_padded() -> Iterator[None]:
         _edf_annotations._data_records_to_annotations_signal = original
 
 
-def write_edf(
-    path: Path, epochs: Epochs, scoring: Scoring, info: NightInfo, device_id: str = ""
-) -> None:
-    """Write night.edf for a scored night."""
-    slots, grid = _grid(epochs)
-    n = len(grid)
-    columns = {
-        "activity": np.zeros(n),
-        "active time": np.zeros(n),
-        "posture x": np.zeros(n),
-        "posture y": np.zeros(n),
-        "posture z": np.zeros(n),
-    }
+def _epoch_signals(epochs: Epochs, n: int, suffix: str = "") -> list:
+    """activity, active time, posture x/y/z of `epochs` on a grid of n slots."""
+    slots = np.rint(epochs.start_s / epochs.epoch_s).astype(np.int64)
+    columns = {name: np.zeros(n) for name in SIGNALS}
     columns["activity"][slots] = epochs.activity_mg_s
     columns["active time"][slots] = epochs.active_s
     for axis, name in enumerate(("posture x", "posture y", "posture z")):
         columns[name][slots] = epochs.posture_mg[:, axis] if len(epochs) else []
     fs = 1.0 / epochs.epoch_s
+    tail = f" {suffix}" if suffix else ""
     signals = [
-        _signal(columns["activity"], fs, "activity", "mg*s", 0.0, float(columns["activity"].max())),
+        _signal(
+            columns["activity"],
+            fs,
+            "activity" + tail,
+            "mg*s",
+            0.0,
+            float(columns["activity"].max()),
+        ),
         _signal(
             columns["active time"],
             fs,
-            "active time",
+            "active time" + tail,
             "s",
             0.0,
             max(epochs.epoch_s, float(columns["active time"].max())),
         ),
     ]
     for name in ("posture x", "posture y", "posture z"):
-        signals.append(_signal(columns[name], fs, name, "mg", -32768.0, 32767.0))
+        signals.append(_signal(columns[name], fs, name + tail, "mg", -32768.0, 32767.0))
+    return signals
+
+
+def write_edf(
+    path: Path,
+    epochs: Epochs,
+    scoring: Scoring,
+    info: NightInfo,
+    device_id: str = "",
+    *,
+    legs: Mapping[str, LegAnnotations] | None = None,
+) -> None:
+    """Write night.edf for a scored night (a bilateral one with `legs`)."""
+    _, grid = _grid(epochs)
+    n = len(grid)
+    if legs:
+        n = max([n, *(len(_grid(leg.epochs)[1]) for leg in legs.values())])
+        signals = []
+        for leg, data in legs.items():
+            signals += _epoch_signals(data.epochs, n, LEG_SUFFIX[leg])
+    else:
+        signals = _epoch_signals(epochs, n)
     annotations = []
     lms = scoring.lms
+    lm_text = "bilateral LM" if legs else "LM"
     for i in range(len(lms)):
         onset = float(lms.onset_s[i])
         duration = float(lms.offset_s[i] - lms.onset_s[i])
-        annotations.append(edfio.EdfAnnotation(onset, duration, "LM"))
+        annotations.append(edfio.EdfAnnotation(onset, duration, lm_text))
         if lms.plm[i]:
             annotations.append(edfio.EdfAnnotation(onset, duration, "PLM"))
     for k in range(1, int(lms.series.max()) + 1 if len(lms) else 1):
@@ -138,6 +180,22 @@ def write_edf(
             data_record_duration=epochs.epoch_s,
             annotations=annotations,
         )
+        if legs:
+            extra = [
+                _edf_annotations._create_annotations_signal(
+                    [
+                        edfio.EdfAnnotation(float(a), float(b - a), f"LM {leg}")
+                        for a, b in zip(data.onset_s, data.offset_s, strict=True)
+                    ],
+                    num_data_records=edf.num_data_records,
+                    data_record_duration=edf.data_record_duration,
+                    signal_class=edfio.EdfSignal,
+                    with_timestamps=False,
+                )
+                for leg, data in legs.items()
+            ]
+            # After the time-keeping annotation signal, which EDF+ wants first among them.
+            edf._set_signals((*edf._signals, *extra))
     edf.write(path)
 
 

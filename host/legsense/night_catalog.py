@@ -6,7 +6,8 @@ was given one, else its `recording.device_id` (a synced night), else the name of
 folder that holds the night folder (`DIR/anna/2026-11-21/` is anna's). Which evening:
 a night belongs to the local date of its start minus 12 hours, so a night started at
 00:30 is the night of the evening before. Hidden folders (a sync's temporary ones) are
-skipped.
+skipped. A person's bilateral night (DIR/persons/<person>/..., bilateral_night) stands
+for the two single-leg nights it was made of: those are not listed beside it.
 """
 
 from __future__ import annotations
@@ -169,6 +170,23 @@ def load_night(folder: Path, root: Path, fixed_zone: tzinfo | None = None) -> Ni
     )
 
 
+def _bilateral_sources(nights: list[NightRef]) -> set[Path]:
+    """The single-leg night folders the bilateral nights among `nights` were made of
+    (their summary names them relative to the data folder, DIR/persons/<person>/<night>)."""
+    out: set[Path] = set()
+    for n in nights:
+        block = n.summary.get("bilateral")
+        if n.recording.get("kind") != "bilateral" or not isinstance(block, dict):
+            continue
+        legs = block.get("legs")
+        data_dir = n.folder.parents[2] if len(n.folder.parents) > 2 else n.folder
+        for source in (legs or {}).values() if isinstance(legs, dict) else ():
+            rel = source.get("folder") if isinstance(source, dict) else None
+            if isinstance(rel, str) and rel:
+                out.add((data_dir / rel).resolve())
+    return out
+
+
 def scan(
     root: Path,
     fixed_zone: tzinfo | None = None,
@@ -189,6 +207,9 @@ def scan(
             catalog.unreadable.append((folder, str(exc)))
         if progress is not None:
             progress(i, len(folders))
+    merged_from = _bilateral_sources(catalog.nights)
+    if merged_from:
+        catalog.nights = [n for n in catalog.nights if n.folder.resolve() not in merged_from]
     catalog.nights.sort(
         key=lambda n: (
             n.person,

@@ -61,6 +61,7 @@ class NightHeader:
     anchor_utc_ms: int
     detector: dict[str, Any]
     leg: str = ""  # "left" | "right" | "" (not configured)
+    person: str = ""  # whose leg ("" = not configured): a person's legs merge (bilateral)
     format_version: int = R.FORMAT_VERSION
     night_uid: int = 0  # 0: a format-1 night (no UID)
     boot_count: int = 0
@@ -139,6 +140,9 @@ def _header(p: tuple, record: bytes, path: str | Path | None) -> NightHeader:
     leg = detector.pop("leg", "")
     if leg not in ("", "left", "right"):
         raise InputError(f"the night header names an unknown leg {leg!r}", path)
+    person = detector.pop("person", "")
+    if not _is_person(person):
+        raise InputError(f"the night header names an invalid person {person!r}", path)
     epoch_ms = detector.get("epoch_ms", DEFAULT_EPOCH_MS)
     if not isinstance(epoch_ms, int) or not 1000 <= epoch_ms <= 3_600_000:
         raise InputError(f"the night header's epoch_ms {epoch_ms!r} is not 1000..3600000", path)
@@ -159,11 +163,20 @@ def _header(p: tuple, record: bytes, path: str | Path | None) -> NightHeader:
         anchor_utc_ms=v["anchor_utc_ms"],
         detector=detector,
         leg=leg,
+        person=person,
         format_version=v["format_version"],
         night_uid=v["night_uid"],
         boot_count=v["boot_count"],
         record=record,
     )
+
+
+def _is_person(value: object) -> bool:
+    # As the device's config allows (legsense_device.config): "" or 1-24 letters,
+    # digits, '_' and '-'; the name becomes a folder name on the host.
+    if not isinstance(value, str) or len(value) > 24:
+        return False
+    return all(c.isalnum() or c in "_-" for c in value)
 
 
 def read_header_file(path: Path) -> NightHeader | None:

@@ -96,6 +96,7 @@ def plot_night(
     markers: MarkerList | list[Marker] | None = None,
     utc_offset: tzinfo | timedelta | int | None = None,
     quality: dict[str, Any] | None = None,
+    leg_rows: bool = False,
 ) -> None:
     """Draw the night and write it as a 1600x1000 px PNG, atomically (temp + rename).
 
@@ -105,6 +106,9 @@ def plot_night(
     `resets`, `clock`) from summary.json. `utc_offset` is the person's time zone (a
     tzinfo, a timedelta or minutes east of UTC); left out, the night's
     `utc_offset_min` (the device's configuration) when known, else the host's zone.
+    `leg_rows` (a night of both legs, with `movements` naming each one's leg): the
+    movement panel gets a row per leg with that leg's own LMs, coloured by the class of
+    the LM they belong to, bilateral ones marked.
     """
     path = Path(path)
     folder = path.parent
@@ -142,7 +146,8 @@ def plot_night(
     ax_hist = fig.add_subplot(grid[0:3, 1])
     ax_text = fig.add_subplot(grid[3:5, 1])
 
-    _draw_lms(ax_lms, scoring, short_s, info, markers)
+    legs = _leg_ticks(scoring, movements) if leg_rows and movements is not None else None
+    _draw_lms(ax_lms, scoring, short_s, info, markers, legs)
     _draw_imi_over_night(ax_imi, scoring)
     _draw_activity(ax_act, scoring, epochs, info.recording_s)
     _draw_posture(ax_pos, epochs)
@@ -269,8 +274,39 @@ def leg_text(scoring: Scoring, info: NightInfo) -> str:
     return f"{leg} leg" if leg else "leg not recorded"
 
 
+def _leg_ticks(
+    scoring: Scoring, movements: Movements
+) -> list[tuple[str, np.ndarray, list[str], np.ndarray]]:
+    """Per leg: (leg, onset h, colour, bilateral?) of its movements that are in LMs."""
+    owner = np.asarray(scoring.movement_lm)
+    if len(owner) != len(movements):
+        return []
+    lms = scoring.lms
+    colour_of = np.where(
+        lms.plm, PLM_COLOUR, np.where(lms.candidate, CANDIDATE_COLOUR, LONG_COLOUR)
+    )
+    out = []
+    for leg in ("left", "right"):
+        rows = np.flatnonzero((np.asarray(movements.leg) == leg) & (owner >= 0))
+        bilateral = np.asarray(lms.leg)[owner[rows]] == "bilateral"
+        out.append(
+            (
+                leg,
+                np.asarray(movements.onset_s, dtype=float)[rows] / 3600.0,
+                [str(c) for c in colour_of[owner[rows]]],
+                bilateral,
+            )
+        )
+    return out
+
+
 def _draw_lms(
-    ax, scoring: Scoring, short_s: np.ndarray, info: NightInfo, markers: MarkerList
+    ax,
+    scoring: Scoring,
+    short_s: np.ndarray,
+    info: NightInfo,
+    markers: MarkerList,
+    legs: list[tuple[str, np.ndarray, list[str], np.ndarray]] | None = None,
 ) -> None:
     onset_h = scoring.lms.onset_s / 3600.0
     rows = [(label, colour, onset_h[mask], 1.0) for label, colour, mask in _lm_classes(scoring)]
@@ -294,6 +330,22 @@ def _draw_lms(
             color=BUTTON_COLOUR,
         )
     n_rows = len(rows) + (1 if markers.known else 0)
+    for leg, x, colours, bilateral in legs or []:
+        # A leg's own LMs, in the colour of the LM they make; a dot over bilateral ones.
+        y = n_rows
+        ax.vlines(x, y - 0.38, y + 0.38, colors=colours, linewidth=1.0)
+        ax.scatter(x[bilateral], [y + 0.45] * int(bilateral.sum()), s=5, color="#000000")
+        ax.text(
+            -0.005,
+            y,
+            f"{leg} leg {len(x)}",
+            transform=ax.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=10,
+            color="#222222",
+        )
+        n_rows += 1
     for row, (label, colour, x, alpha) in enumerate(rows):
         y = len(rows) - 1 - row
         ax.vlines(x, y - 0.38, y + 0.38, colors=colour, linewidth=1.0, alpha=alpha)
@@ -310,9 +362,13 @@ def _draw_lms(
         )
     ax.set_ylim(-0.6, n_rows - 0.4)
     ax.set_yticks([])
+    why = (
+        "(dot: bilateral; not CLM: too long or too many LMs; < 0.5 s: not LMs)"
+        if legs
+        else "(not CLM: too long, or bilateral of too many LMs; < 0.5 s: not LMs)"
+    )
     ax.set_title(
-        f"Movements, {leg_text(scoring, info)}  (not CLM: too long, or bilateral of too many "
-        "LMs; < 0.5 s: not LMs)  ·  shaded: PLM series",
+        f"Movements, {leg_text(scoring, info)}  {why}  ·  shaded: PLM series",
         loc="left",
         fontsize=11.5,
     )
@@ -751,6 +807,17 @@ def longest_gap_s(gaps: dict[str, Any]) -> float | None:
 def clock_text(summary: dict[str, Any], info: NightInfo | None = None) -> str:
     """The night's clock status in a few words ("unknown" when the night does not say)."""
     clock = summary.get("clock")
+    if isinstance(clock, dict) and all(isinstance(clock.get(k), dict) for k in ("left", "right")):
+        # A night of both legs: each leg's clock (bilateral_night).
+        legs = [clock["left"], clock["right"]]
+        known = all(c.get("utc_known") for c in legs)
+        steps = sum(int(c["steps"]) for c in legs if isinstance(c.get("steps"), int | float))
+        drifts = [
+            f"{c['drift_ppm']:+.0f}" if isinstance(c.get("drift_ppm"), int | float) else "?"
+            for c in legs
+        ]
+        text = f"UTC {'known' if known else 'not known'}, drift L {drifts[0]} / R {drifts[1]} ppm"
+        return text + (f", {steps} step(s)" if steps else "")
     if isinstance(clock, dict):
         parts = []
         known = clock.get("utc_known")

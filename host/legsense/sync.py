@@ -27,6 +27,10 @@ left on the device (not acknowledged) and skipped; every other night syncs. Only
 that fails (no answer in time, gone) ends the session; what is stored stays and the next
 run resumes. A run cut anywhere (link drop, Ctrl-C, SIGKILL) leaves night.bin a prefix of
 the device's log plus at most a torn record, and no half-written night folder.
+
+After the nights, a person's two legs become one night: the merged nights of the
+persons this device's nights name are built or refreshed (bilateral_merge); what stands
+in the way (two left legs, no UTC, nights that do not overlap) is reported, never fatal.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from legsense_core import protocol as P
 from legsense_core import records as R
 
 from legsense import clock_log
+from legsense.bilateral_merge import MergeReport, merge_nights
+from legsense.bilateral_pairs import Finding
 from legsense.device_client import (
     BadAnswer,
     DeviceClient,
@@ -137,6 +143,7 @@ class SyncReport:
     received: int = 0
     seconds: float = 0.0
     leftovers_removed: int = 0
+    merge: MergeReport | None = None  # the person's bilateral nights, after the sync
 
     @property
     def unsynced(self) -> list[NightResult]:
@@ -260,8 +267,27 @@ class SyncEngine:
             await self._sync_all(nights, info, store, report)
         finally:
             store.close()
+        report.merge = self._merge(info)
         report.seconds = time.monotonic() - t0
         return report
+
+    def _merge(self, info: DeviceInfo) -> MergeReport:
+        """The bilateral nights of this device's persons; a failure here is reported,
+        never the end of a sync whose nights are stored."""
+        try:
+            return merge_nights(
+                self.root,
+                params=self.params,
+                device_id=info.device_id,
+                picture=self.picture,
+            )
+        except Exception as exc:
+            if os.environ.get("LEGSENSE_DEBUG"):
+                raise
+            why = exc.message if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+            merge = MergeReport()
+            merge.failed.append(Finding(f"bilateral nights not made: {why}", (), problem=True))
+            return merge
 
     async def _sync_all(
         self, nights: list[NightEntry], info: DeviceInfo, store: DeviceStore, report: SyncReport
@@ -639,6 +665,7 @@ class SyncEngine:
                 "night_id": str(h.night_id),
                 "night_uid": f"{h.night_uid:016x}" if h.night_uid else "",
                 "night_key": night_key(h),
+                "person": h.person,
                 "boot_count": str(h.boot_count),
                 "header_format": str(h.format_version),
                 "firmware": h.firmware,

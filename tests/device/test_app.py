@@ -147,8 +147,13 @@ def test_start_stop_writes_header_anchor_samples_and_markers(root):
     assert h["gyro_scale"] == (8750, 1)  # 8.75 mdps/LSB at 250 dps
     assert h["start_ticks"] == 10_000
     assert (h["anchor_dev_ms"], h["anchor_utc_ms"]) == (-5000, utc1)
-    # the detector settings, plus the configured leg (the host labels movements with it)
-    assert json.loads(h["config_json"]) == {**DetectorConfig(rate_hz=52).as_dict(), "leg": ""}
+    # the detector settings, plus the configured leg and person (the host labels
+    # movements with the leg, and merges a person's two legs)
+    assert json.loads(h["config_json"]) == {
+        **DetectorConfig(rate_hz=52).as_dict(),
+        "leg": "",
+        "person": "",
+    }
 
     markers = of_type(recs, records.T_MARKER)
     assert markers[0][:2] == (0, records.M_STARTED)

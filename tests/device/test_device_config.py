@@ -48,6 +48,9 @@ def test_not_an_object(tmp_path):
         ("schedule", "22-07"),
         ("device_name", "x" * 30),
         ("device_name", "bad name!"),
+        ("person", "x" * 25),
+        ("person", "anna/left"),
+        ("person", 7),
         ("board", "My-Board"),
         ("board", "../etc"),
     ],
@@ -80,3 +83,12 @@ def test_save_is_atomic_and_round_trips(tmp_path):
     assert reasons == [] and cfg == clean and cfg["odr_hz"] == 104
     assert config.schedule_minutes(cfg) == (22 * 60 + 30, 7 * 60)
     assert not (tmp_path / "config.json.tmp").exists()
+
+
+@pytest.mark.parametrize("person", ["", "anna", "Anna-Maria_2", "x" * 24])
+def test_person_is_empty_or_a_short_name(tmp_path, person):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"person": person, "leg": "right"}))
+    cfg, reasons = config.load(str(p))
+    assert reasons == [] and cfg["person"] == person and cfg["leg"] == "right"
+    assert config.DEFAULTS["person"] == ""  # a device is nobody's until told

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from legsense.bilateral_merge import involving
 from legsense.commands.device_options import add_device_options, with_device
 from legsense.commands.scoring_options import add_scoring_options, scoring_params_from_args
 from legsense.errors import EXIT_OK, EXIT_UNSYNCED
@@ -24,8 +25,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
         description="Set the device clock, fetch every night not yet on disk (resuming a "
         "cut sync), acknowledge what is stored and write DIR/<device-id>/<date>_<night>/ "
         "(night.bin, events.csv, epochs.csv, markers.csv, summary.json, night.edf, "
-        "night.png). DIR is --out, else $LEGSENSE_DATA, else the user data folder. Exit "
-        f"status {EXIT_UNSYNCED} when a night was left on the device (each is named, with why).",
+        "night.png). DIR is --out, else $LEGSENSE_DATA, else the user data folder. A "
+        "person's two sensors (config person=P leg=left|right) also give "
+        "DIR/persons/P/<date>_bilateral_<id>/ (docs/bilateral.md). Exit status "
+        f"{EXIT_UNSYNCED} when a night was left on the device (each is named, with why), or "
+        "a night just synced could not be merged with the other leg's (why is said).",
     )
     add_device_options(p)
     p.add_argument("--out", type=Path, metavar="DIR", help="data folder")
@@ -65,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     report = with_device(args, work, reconnect=BLE_ATTEMPTS, log=note)
     if not args.quiet:
         print_report(report)
+    merge_problems = [f for f in merge_findings(report) if f.problem]
+    for f in merge_problems:
+        print(f"legsense sync: {f.text}", file=sys.stderr)
     unsynced = report.unsynced
     if unsynced:
         d = report.device
@@ -75,7 +82,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_UNSYNCED
-    return EXIT_OK
+    return EXIT_UNSYNCED if merge_problems else EXIT_OK
+
+
+def merge_findings(report: SyncReport):
+    """The merge's notes and problems about the nights this sync wrote (old nights'
+    are `legsense merge`'s to tell), and any merge that failed."""
+    merge = report.merge
+    if merge is None:
+        return []
+    touched = {n.folder for n in report.nights if n.folder is not None and n.folder_written}
+    return involving(merge.findings, touched) + merge.failed
 
 
 def print_report(report: SyncReport) -> None:
@@ -104,3 +121,12 @@ def print_report(report: SyncReport) -> None:
             print(f"    problem: {n.problem}")
         if n.advice:
             print(f"    what to do: {n.advice}")
+    merge = report.merge
+    if merge is not None:
+        for b in merge.written:
+            print(f"  bilateral night of {b.pair.person}: wrote {b.folder}")
+        for path in merge.removed:
+            print(f"  removed {path}: its nights no longer make one night")
+        for f in merge_findings(report):
+            if not f.problem:
+                print(f"  note: {f.text}")

@@ -135,8 +135,8 @@ def simulate_night(
         raise ValueError(f"rate must be 5-1000 Hz, got {rate_hz}")
     if not (math.isfinite(jitter) and 0 <= jitter <= MAX_JITTER):
         raise ValueError(f"jitter must be 0-{MAX_JITTER:g}, got {jitter}")
-    accel_scale, gyro_scale = scales(imu)  # ValueError for an unknown IMU
-    spec = imu_spec(imu)
+    scales(imu)  # ValueError for an unknown IMU
+    imu_spec(imu)
     rng = np.random.default_rng(seed)
     total_s = hours * 3600.0
 
@@ -150,15 +150,7 @@ def simulate_night(
         t = _irregular_timestamps(options, total_s, rate_hz, jitter)
     if start_moving:
         moves = _settling(options) + moves
-    acc, gyr = _render(t, moves, up_rest, mount)
-    acc = acc + _sensor_errors(
-        rng, t, rate_hz, spec.accel_noise_g(rate_hz), spec.accel_offset_mg * 1e-3, 5e-5
-    )
-    gyr = gyr + _sensor_errors(
-        rng, t, rate_hz, spec.gyro_noise_dps(rate_hz), spec.gyro_offset_dps, 0.01
-    )
-    acc_q = _on_grid(acc, accel_scale)
-    gyr_q = _on_grid(gyr, gyro_scale) if gyro else None
+    acc_q, gyr_q = measured(rng, t, moves, up_rest, mount, rate_hz, imu, gyro)
 
     start = DEFAULT_START_UTC if start_utc is None else start_utc
     if start.tzinfo is None:
@@ -182,6 +174,42 @@ def simulate_night(
         },
     )
     return trace, labels
+
+
+def measured(
+    rng: np.random.Generator,
+    t: np.ndarray,
+    moves: list[_Move],
+    up_rest: np.ndarray,
+    mount: np.ndarray,
+    rate_hz: float,
+    imu: str,
+    gyro: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """What the IMU reports at times t for these movements: the physics, then the
+    sensor's noise and offsets, on its LSB grid (accelerometer in g, gyro in deg/s)."""
+    accel_scale, gyro_scale = scales(imu)
+    spec = imu_spec(imu)
+    acc, gyr = _render(t, moves, up_rest, mount)
+    acc = acc + _sensor_errors(
+        rng, t, rate_hz, spec.accel_noise_g(rate_hz), spec.accel_offset_mg * 1e-3, 5e-5
+    )
+    gyr = gyr + _sensor_errors(
+        rng, t, rate_hz, spec.gyro_noise_dps(rate_hz), spec.gyro_offset_dps, 0.01
+    )
+    return _on_grid(acc, accel_scale), (_on_grid(gyr, gyro_scale) if gyro else None)
+
+
+def check_options(profile: str, hours: float, rate_hz: float, imu: str) -> None:
+    """ValueError for an unknown profile or IMU, or a length or rate out of range."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    if not (math.isfinite(hours) and hours > 0 and hours <= 48):
+        raise ValueError(f"hours must be in (0, 48], got {hours}")
+    if not (math.isfinite(rate_hz) and 5 <= rate_hz <= 1000):
+        raise ValueError(f"rate must be 5-1000 Hz, got {rate_hz}")
+    scales(imu)  # ValueError for an unknown IMU
+    imu_spec(imu)
 
 
 # ---------------------------------------------------------------- what happens when

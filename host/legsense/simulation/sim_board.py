@@ -6,9 +6,15 @@ its ADC divider, a unique id, and a SimClock with the watchdog and timers. The I
 fed from a Trace through a TraceFeeder, advanced to the current simulated time on every
 bus access (so the FIFO holds exactly what a real chip would hold when it is read).
 
-Trace time 0 plays at `trace_start_ms` of simulated time; `imu_clock_ppm` makes the
-IMU's own oscillator run fast (+) or slow (-) against the MCU's, as a real part's does
-(datasheets allow about +/-1 %).
+Simulated time is true time. Trace time 0 plays at `trace_start_ms` of it: the trace is
+what the leg does, in true time. Two oscillators can be off, as on a real board:
+
+* `imu_clock_ppm`: the IMU's own oscillator runs fast (+) or slow (-), so its output
+  data rate is off by that much (datasheets allow about +/-1 %): it takes its samples at
+  k / (ODR (1 + ppm)) of true time, each showing the leg as it is at that instant;
+* `mcu_clock_ppm`: the ESP32's crystal runs fast or slow (tens of ppm), and with it
+  everything the firmware counts time with: time.ticks_ms() and the RTC. The event
+  loop's sleeps are not skewed (tens of ppm of a poll period are microseconds).
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ class SimBoard:
         trace: Trace | None = None,
         trace_start_ms: int = 0,
         imu_clock_ppm: float = 0.0,
+        mcu_clock_ppm: float = 0.0,
         battery_mv: int = 3900,
         uid: bytes = DEFAULT_UID,
         clock: SimClock | None = None,
@@ -99,7 +106,8 @@ class SimBoard:
         self.battery_mv = battery_mv
         self.reset_cause = common.PWRON_RESET
         self.cpu_hz = 240_000_000
-        self.rtc_offset_ns = 0  # RTC (ns since 2000-01-01) minus simulated time
+        self.mcu_ppb = round(mcu_clock_ppm * 1000)  # the crystal's error, parts per 10^9
+        self.rtc_offset_ns = 0  # RTC (ns since 2000-01-01) minus the crystal's time
         self.rtc_memory = b""  # machine.RTC().memory(): survives resets but power-on
         self.boot_ns = self.clock.now_ns  # ticks_ms() counts from the last boot
         self.resets: list[tuple[int, str]] = []  # (ns, kind) of every reset
@@ -110,7 +118,7 @@ class SimBoard:
         self.imu = None
         self.feeder: TraceFeeder | None = None
         self.trace_start_ns = trace_start_ms * 1_000_000
-        self.imu_clock_factor = 1.0 + imu_clock_ppm / 1e6
+        imu_clock_factor = 1.0 + imu_clock_ppm / 1e6
         if imu is not None:
             self.imu = LSM6Emulator(imu) if imu in LSM6_VARIANTS else MPU6Emulator(imu)
             family = "lsm6" if imu in LSM6_VARIANTS else "mpu6"
@@ -120,23 +128,32 @@ class SimBoard:
                     raise ValueError(f"board {self.profile['name']} lists no {family} address")
                 address = int(matches[0])
             self.bus.attach(address, _ClockedTarget(self, self.imu))
-            self.feeder = TraceFeeder(self.imu, trace if trace is not None else still_trace())
+            self.feeder = TraceFeeder(
+                self.imu,
+                trace if trace is not None else still_trace(),
+                rate_factor=imu_clock_factor,
+            )
         button = self.profile.get("button")
         if button is not None:  # released: the inactive level
             self.pin(button["pin"]).level = 1 if button["active_low"] else 0
 
     # --- resets and the RTC -------------------------------------------------------------
 
+    def crystal_ns(self, ns: int) -> int:
+        """What the MCU's crystal has counted by true time ns (mcu_clock_ppm applied)."""
+        return ns + ns * self.mcu_ppb // 1_000_000_000
+
     def ticks_ms(self) -> int:
         """time.ticks_ms(): ms since the last boot, wrapped at 2**30 as on the ESP32."""
-        return ((self.clock.now_ns - self.boot_ns) // 1_000_000) % (1 << 30)
+        elapsed = self.crystal_ns(self.clock.now_ns) - self.crystal_ns(self.boot_ns)
+        return (elapsed // 1_000_000) % (1 << 30)
 
     def rtc_ms(self) -> int:
         """The RTC in ms since 2000-01-01 (counts across resets but a power-on)."""
-        return (self.clock.now_ns + self.rtc_offset_ns) // 1_000_000
+        return (self.crystal_ns(self.clock.now_ns) + self.rtc_offset_ns) // 1_000_000
 
     def set_rtc_ms(self, ms: int) -> None:
-        self.rtc_offset_ns = ms * 1_000_000 - self.clock.now_ns
+        self.rtc_offset_ns = ms * 1_000_000 - self.crystal_ns(self.clock.now_ns)
 
     def restart(self, kind: str, boot_ms: int = common.BOOT_MS) -> None:
         """The board resets (kind: sim_machine_common.RESET_KINDS) and boots again:
@@ -158,7 +175,7 @@ class SimBoard:
         self.clock.advance(boot_ms / 1000)
         self.boot_ns = self.clock.now_ns
         if not keeps_rtc:
-            self.rtc_offset_ns = -self.clock.now_ns  # restarts at 2000-01-01 00:00
+            self.rtc_offset_ns = -self.crystal_ns(self.clock.now_ns)  # from 2000-01-01 00:00
 
     def take_fault(self) -> None:
         """Raise the injected fault, once (fault campaigns: an exception in a task)."""
@@ -170,11 +187,10 @@ class SimBoard:
     # --- the IMU ----------------------------------------------------------------------
 
     def advance_imu(self) -> None:
-        """Push every IMU sample due by now (in the IMU's own, possibly skewed, time)."""
+        """Push every IMU sample due by now (its ODR skewed by imu_clock_ppm)."""
         if self.feeder is None:
             return
-        t = (self.clock.now_ns - self.trace_start_ns) / 1e9 * self.imu_clock_factor
-        self.feeder.advance_to(t)
+        self.feeder.advance_to((self.clock.now_ns - self.trace_start_ns) / 1e9)
 
     # --- GPIO -------------------------------------------------------------------------
 

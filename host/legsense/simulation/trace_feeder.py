@@ -5,10 +5,17 @@ latest trace row at or before that time (the first row before the trace starts).
 rate is read from the emulator at every call, so a driver that reconfigures the ODR is
 followed; while the sensor is powered down time passes without samples. A trace without
 gyroscope columns feeds a still gyroscope (0 dps).
+
+`rate_factor` is the IMU oscillator's error: the emulator's ODR is what its registers
+say, but its ticks come `rate_factor` times as often in trace time (1.00004: 40 ppm
+fast), each taking the trace as it is at that instant. `on_ticks(ticks, rows)`, when
+set, is told the trace time of every sample pushed and the trace row it showed (a test
+that needs to know what the IMU saw when).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -26,8 +33,14 @@ class FeedableIMU(Protocol):
 class TraceFeeder:
     """Pushes trace samples into an emulator as simulated time advances."""
 
-    def __init__(self, imu: FeedableIMU, trace, start_s: float | None = None):
+    def __init__(
+        self, imu: FeedableIMU, trace, start_s: float | None = None, rate_factor: float = 1.0
+    ):
+        if not rate_factor > 0:
+            raise ValueError(f"rate_factor must be > 0, got {rate_factor!r}")
         self.imu = imu
+        self.rate_factor = float(rate_factor)
+        self.on_ticks: Callable[[np.ndarray, np.ndarray], None] | None = None
         self.t_trace = np.asarray(trace.t_s, dtype=float)
         self.acc = np.asarray(trace.acc_g, dtype=float)
         self.gyr = None if trace.gyr_dps is None else np.asarray(trace.gyr_dps, dtype=float)
@@ -39,7 +52,7 @@ class TraceFeeder:
 
     def advance_to(self, t_s: float) -> int:
         """Produce every tick up to and including t_s; return how many were pushed."""
-        rate = float(self.imu.odr_hz)
+        rate = float(self.imu.odr_hz) * self.rate_factor
         if rate != self._rate:  # new rate (or powered up/down): restart the tick grid
             if self._rate > 0.0 and self._ticks:  # continue from the last tick
                 self._base_s += (self._ticks - 1) / self._rate
@@ -56,6 +69,8 @@ class TraceFeeder:
             return 0
         ticks = self._base_s + np.arange(self._ticks, last + 1) / rate
         rows = np.maximum(np.searchsorted(self.t_trace, ticks, side="right") - 1, 0)
+        if self.on_ticks is not None:
+            self.on_ticks(ticks, rows)
         push_rows = getattr(self.imu, "push_rows", None)
         if push_rows is not None:  # the emulator quantises the whole batch at once
             push_rows(self.acc[rows], None if self.gyr is None else self.gyr[rows])

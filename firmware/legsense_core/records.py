@@ -64,7 +64,10 @@ M_RECOVERED = const(7)  # written at boot into a night left open; value = bytes 
 M_RESUMED = const(8)  # recording resumed after a reset; value = ms not recorded, text = cause
 M_RESET_LOOP = const(9)  # too many resets: the night ends here; text says why
 M_BUTTON = const(10)  # a button press during a night (a person's marker); value = press ms
-M_RATING = const(11)  # a discomfort rating (SIT); value = 0..10
+M_RATING = const(11)  # a SIT discomfort rating: value 0..10 (RATING_MISSED: no answer),
+# text = where it came from ("button" or "host")
+M_SIT_DONE = const(12)  # a SIT ran its full length: the session ends here
+RATING_MISSED = const(255)  # a rating prompt nobody answered in time
 
 MARKER_NAMES = {
     M_STARTED: "started",
@@ -78,6 +81,7 @@ MARKER_NAMES = {
     M_RESET_LOOP: "reset loop",
     M_BUTTON: "button",
     M_RATING: "rating",
+    M_SIT_DONE: "SIT complete",
 }
 ENDING_MARKERS = (
     M_STOP_BUTTON,
@@ -86,6 +90,7 @@ ENDING_MARKERS = (
     M_FLASH_FULL,
     M_RECOVERED,
     M_RESET_LOOP,
+    M_SIT_DONE,
 )
 MAX_TEXT = const(48)  # marker text, bytes
 MAX_NAME = const(32)  # device id, firmware, board, IMU names, bytes

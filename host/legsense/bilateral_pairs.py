@@ -151,8 +151,8 @@ def leg_nights(root: Path) -> list[LegNight]:
 
 def _leg_night(folder: Path) -> LegNight | None:
     header = read_header_file(folder / NIGHT_BIN)
-    if header is None:
-        return None
+    if header is None or header.detector.get("mode") == "sit":
+        return None  # no header, or a SIT (docs/sit.md): not a night to merge
     try:
         summary = json.loads((folder / SUMMARY).read_text())
     except (OSError, ValueError):

@@ -42,7 +42,7 @@ from legsense.errors import InputError
 from legsense.night_catalog import NightRef, scan
 from legsense.night_markers import read_markers
 
-TABLES = ("nights", "events", "epochs", "diary")
+TABLES = ("nights", "events", "epochs", "diary", "sits")
 MANIFEST = "_legsense_export.json"
 FORMAT = 1  # bump when the schema changes: every partition is then rewritten
 FINGERPRINT_FILES = ("summary.json", "events.csv", "epochs.csv", "markers.csv")
@@ -146,6 +146,34 @@ def table_columns() -> dict[str, list[tuple[str, str]]]:
             ("note", "string"),
             ("line", "int32"),
             ("export_version", "string"),
+        ],
+        "sits": [
+            ("sit", "string"),
+            ("sit_date", "date32"),
+            ("start_utc", "timestamp"),
+            ("device_id", "string"),
+            ("leg", "string"),
+            ("folder", "string"),
+            ("planned_min", "float64"),
+            ("test_min", "float64"),
+            ("completed", "bool"),
+            ("lm_count", "int32"),
+            ("plm_count", "int32"),
+            ("lm_index", "float64"),
+            ("plmw_index", "float64"),
+            ("min_imi_s", "float64"),
+            ("max_imi_s", "float64"),
+            ("prompts", "int32"),
+            ("rating_count", "int32"),
+            ("missed_count", "int32"),
+            ("mean_rating", "float64"),
+            ("max_rating", "int32"),
+            ("first_rating", "int32"),
+            ("last_rating", "int32"),
+            ("above_cutoff_40", "bool"),
+            ("next_night", "string"),
+            ("next_night_plm_index", "float64"),
+            *common,
         ],
     }
 
@@ -412,6 +440,51 @@ def night_tables(ref: NightRef, key: str) -> dict[str, Any]:
     }
 
 
+def sit_record(ref: NightRef, key: str, night: NightRef | None, night_key: str | None):
+    """The sits-table row of one SIT (numbers from its summary.json unchanged), with the
+    night that followed it (sit_report.following_night)."""
+    s = ref.summary
+    rec = ref.recording
+    d = s.get("discomfort") if isinstance(s.get("discomfort"), dict) else {}
+    window: list[Any] = s.get("imi_window_s") or []
+    if not isinstance(window, list) or len(window) != 2:
+        window = [None, None]
+    cut = [c for c in s.get("cutoffs") or [] if isinstance(c, dict)]
+    return {
+        "sit": key,
+        "sit_date": ref.evening,
+        "start_utc": ref.start_utc,
+        "device_id": rec.get("device_id") or None,
+        "leg": rec.get("leg") or None,
+        "folder": str(ref.folder),
+        "planned_min": _num(s.get("planned_min")),
+        "test_min": _num(s.get("test_min")),
+        "completed": s.get("completed") if isinstance(s.get("completed"), bool) else None,
+        "lm_count": _int(s.get("lm_count")),
+        "plm_count": _int(s.get("plm_count")),
+        "lm_index": _num(s.get("lm_index")),
+        "plmw_index": _num(s.get("plmw_index")),
+        "min_imi_s": _num(window[0]),
+        "max_imi_s": _num(window[1]),
+        "prompts": _int((d or {}).get("prompts_logged")),
+        "rating_count": _int((d or {}).get("rating_count")),
+        "missed_count": _int((d or {}).get("missed_count")),
+        "mean_rating": _num((d or {}).get("mean_rating")),
+        "max_rating": _int((d or {}).get("max_rating")),
+        "first_rating": _int((d or {}).get("first_rating")),
+        "last_rating": _int((d or {}).get("last_rating")),
+        "above_cutoff_40": cut[0].get("above") if cut else None,
+        "next_night": night_key,
+        "next_night_plm_index": None if night is None else _num(night.summary.get("plm_index")),
+        **_provenance(s),
+    }
+
+
+def sits_table(rows: list[dict[str, Any]]):
+    """The sits rows of one partition."""
+    return _pa().Table.from_pylist(rows, schema=schemas()["sits"])
+
+
 def diary_table(entries: list[DiaryEntry]):
     """The diary rows of one partition."""
     pa = _pa()
@@ -483,6 +556,9 @@ def export(
             f"not a legsense dataset (no {MANIFEST}); choose a new or empty folder", dataset
         )
     catalog = scan(root, zone)
+    from legsense.sit_report import check_overlaps
+
+    check_overlaps(catalog.sits, root)  # bad input stops the export before it writes
     entries = read_diary(diary_path(root))
     old = _read_manifest(dataset)
     old_groups: dict[str, Any] = old.get("groups", {})
@@ -552,6 +628,7 @@ def export(
                 diary_table(group),
                 partition_dir(dataset, "diary", person, month) / "part-0.parquet",
             )
+    sits_state = _export_sits(catalog, root, dataset, old.get("sits", {}))
     manifest = {
         "format": FORMAT,
         "legsense_version": __version__,
@@ -559,6 +636,7 @@ def export(
         "source": str(root.resolve()),
         "groups": new_groups,
         "diary": {"digest": diary_digest, "partitions": [[p, m] for p, m in diary_groups]},
+        "sits": sits_state,
         "unreadable": [[str(f), why] for f, why in unreadable],
     }
     dataset.mkdir(parents=True, exist_ok=True)
@@ -573,6 +651,32 @@ def export(
         unreadable=unreadable,
         dataset=dataset,
     )
+
+
+def _export_sits(catalog, root: Path, dataset: Path, old: dict[str, Any]) -> dict[str, Any]:
+    """Write the sits table (person x month partitions) when any SIT or night changed;
+    overlapping SITs of one person are bad input (sit_report.check_overlaps)."""
+    from legsense.sit_report import following_night
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for ref in catalog.sits:
+        night = following_night(ref, catalog.nights)
+        row = sit_record(ref, ref.key(root), night, None if night is None else night.key(root))
+        groups.setdefault((ref.person, month_of(ref.evening)), []).append(row)
+    prints = [fingerprint(r) for r in catalog.sits] + [
+        [str(n.folder), n.summary.get("plm_index")] for n in catalog.nights
+    ]
+    digest = hashlib.sha256(json.dumps([FORMAT, prints], default=str).encode()).hexdigest()
+    if old.get("digest") == digest:
+        return old
+    for person, month in old.get("partitions", []):
+        if (person, month) not in groups:
+            _remove_partition(dataset, "sits", person, month)
+    for (person, month), rows in sorted(groups.items()):
+        _write_parquet(
+            sits_table(rows), partition_dir(dataset, "sits", person, month) / "part-0.parquet"
+        )
+    return {"digest": digest, "partitions": [[p, m] for p, m in groups]}
 
 
 # --- questions ------------------------------------------------------------------------

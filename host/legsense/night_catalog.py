@@ -6,7 +6,8 @@ was given one, else its `recording.device_id` (a synced night), else the name of
 folder that holds the night folder (`DIR/anna/2026-11-21/` is anna's). Which evening:
 a night belongs to the local date of its start minus 12 hours, so a night started at
 00:30 is the night of the evening before. Hidden folders (a sync's temporary ones) are
-skipped. A person's bilateral night (DIR/persons/<person>/..., bilateral_night) stands
+skipped. A SIT folder (summary `kind: "sit"`) goes into `Catalog.sits`, never into the
+nights. A person's bilateral night (DIR/persons/<person>/..., bilateral_night) stands
 for the two single-leg nights it was made of: those are not listed beside it.
 """
 
@@ -65,9 +66,10 @@ class Catalog:
     root: Path
     nights: list[NightRef] = field(default_factory=list)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    sits: list[NightRef] = field(default_factory=list)  # SIT folders: never counted as nights
 
     def people(self) -> list[str]:
-        return sorted({n.person for n in self.nights})
+        return sorted({n.person for n in self.nights} | {s.person for s in self.sits})
 
 
 def parse_utc_offset(text: str) -> timezone:
@@ -170,6 +172,12 @@ def load_night(folder: Path, root: Path, fixed_zone: tzinfo | None = None) -> Ni
     )
 
 
+def _is_sit(summary: dict[str, Any]) -> bool:
+    # A SIT (legsense.sit, docs/sit.md) is a test in the evening, not a night.
+    rec = summary.get("recording")
+    return summary.get("kind") == "sit" or (isinstance(rec, dict) and rec.get("kind") == "sit")
+
+
 def _bilateral_sources(nights: list[NightRef]) -> set[Path]:
     """The single-leg night folders the bilateral nights among `nights` were made of
     (their summary names them relative to the data folder, DIR/persons/<person>/<night>)."""
@@ -202,7 +210,8 @@ def scan(
     folders = night_folders(root)
     for i, folder in enumerate(folders, start=1):
         try:
-            catalog.nights.append(load_night(folder, root, fixed_zone))
+            ref = load_night(folder, root, fixed_zone)
+            (catalog.sits if _is_sit(ref.summary) else catalog.nights).append(ref)
         except InputError as exc:
             catalog.unreadable.append((folder, str(exc)))
         if progress is not None:
@@ -210,6 +219,7 @@ def scan(
     merged_from = _bilateral_sources(catalog.nights)
     if merged_from:
         catalog.nights = [n for n in catalog.nights if n.folder.resolve() not in merged_from]
+    catalog.sits.sort(key=lambda n: (n.person, n.start_utc or datetime.max.replace(tzinfo=UTC)))
     catalog.nights.sort(
         key=lambda n: (
             n.person,

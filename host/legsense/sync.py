@@ -74,6 +74,8 @@ from legsense.night_store import (
 from legsense.raw_samples import write_raw_csv
 from legsense.record_scan import RecordScanner
 from legsense.scoring import ScoringParams, score_movements
+from legsense.sit import KIND as SIT_KIND
+from legsense.sit import score_sit, session_from_decoded, write_sit_folder
 from legsense.transport import DeviceRefused
 
 FLUSH_BYTES = 8192  # write + fsync + ACK at least this often (bytes re-read after a cut)
@@ -397,6 +399,8 @@ class SyncEngine:
             h = probe[0]
             tag = f"{h.night_uid:016x}" if h.night_uid else h.digest[:16]
             day = night_day(entry.start_ms, entry.utc)
+            if h.detector.get("mode") == SIT_KIND:  # a SIT beside the nights (docs/sit.md)
+                day = f"{day}_sit"
             folder = store.new_night_folder(day, entry.night_id, tag)
             if folder.name != f"{day}_{entry.night_id}":
                 result.note = result.note or (
@@ -679,6 +683,14 @@ class SyncEngine:
                 **stamp,
             }
         )
+        if h.detector.get("mode") == SIT_KIND:
+            session = session_from_decoded(decoded, h.detector, night.closed)
+            session.problems.extend(problems)
+            sit = score_sit(session, self.params)
+            write_sit_folder(nf.path.parent, session, sit, picture=self.picture)
+            if sit.summary["problems"] and not result.problem:
+                result.problem = "SIT: " + "; ".join(sit.summary["problems"])
+            return True
         scoring = score_movements(decoded.movements, decoded.info, self.params)
 
         def add_files(tmp: Path) -> None:

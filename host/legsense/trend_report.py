@@ -45,6 +45,7 @@ from legsense.night_plot import (
     PLM_COLOUR,
     clock_text,
 )
+from legsense.sit_report import SitRow, sit_figure, sit_rows, sit_table
 from legsense.treatment_effect import MIN_NIGHTS, Comparison, compare
 
 HEAT_FIRST_HOUR = 18  # the heatmap's columns: 18:00 of the evening ...
@@ -91,6 +92,7 @@ class Report:
     first: date | None
     last: date | None
     files: dict[str, Path] = field(default_factory=dict)
+    sits: list[SitRow] = field(default_factory=list)  # SITs, each with the night after it
 
 
 # --- reading --------------------------------------------------------------------------
@@ -629,6 +631,17 @@ def render_html(report: Report, figures: dict[str, bytes], page: Path) -> str:
             f"<figcaption>{esc(captions[name])}{png_note}</figcaption>",
             "</figure>",
         ]
+    if report.sits:
+        data = base64.b64encode(figures["sit"]).decode("ascii")
+        out += [
+            '<h2 id="sits">Evening tests (SIT) and the night after</h2>',
+            f'<figure id="figure-sit"><img src="data:image/png;base64,{data}" alt="SITs" />',
+            "<figcaption>Each suggested immobilization test: its PLMW index (the 40/h line "
+            "is an EMG cut-off, Montplaisir et al. 1998: indicative only for an ankle "
+            "sensor), the mean discomfort rating, and the PLM index of the night that "
+            "followed (docs/sit.md).</figcaption></figure>",
+        ]
+        out += sit_table(report.sits, lambda p: _href(p, page.parent))
     out += _nights_table(rows, page)
     if report.unreadable:
         out.append("<h2>Folders not read</h2><ul>")
@@ -768,6 +781,12 @@ def build_report(
         entries = [e for e in entries if e.start <= hi and (e.ongoing or (e.end or e.start) >= lo)]
     report = Report(who, dated, undated, entries, [], catalog.unreadable, lo, hi)
     report.comparisons = tag_comparisons(dated, entries, hi)
+    report.sits = [
+        r
+        for r in sit_rows(catalog, who, refs)
+        if r.ref.evening is None
+        or ((lo is None or r.ref.evening >= lo) and (hi is None or r.ref.evening <= hi))
+    ]
     return report
 
 
@@ -793,6 +812,8 @@ def write_report(
         "heatmap": _png(heatmap_figure(report)),
         "comparison": _png(comparison_figure(report)),
     }
+    if report.sits:
+        figures["sit"] = _png(sit_figure(report.sits))
     stem = out.stem
     for name, data in figures.items():
         png = out.with_name(f"{stem}-{name}.png")

@@ -59,10 +59,16 @@ def run(args: argparse.Namespace) -> int:
             f"{report.last}, {len(report.entries)} diary entr"
             + ("y" if len(report.entries) == 1 else "ies")
         )
+        if report.sits:
+            print(f"  {len(report.sits)} SIT(s), shown beside the night after each")
         for _tag, label, plm, _lm in report.comparisons:
             print(f"  {label}: {plm.caution}")
         for _folder, why in report.unreadable:
             print(f"  not read: {why}")
-        pngs = ", ".join(report.files[n].name for n in ("trend", "heatmap", "comparison"))
+        pngs = ", ".join(
+            report.files[n].name
+            for n in ("trend", "heatmap", "comparison", "sit")
+            if n in report.files
+        )
         print(f"wrote {report.files['html']} (and {pngs})")
     return 0

@@ -58,8 +58,38 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
         help="also write DIR/summary.json, stages.csv, lms.csv and psg.png",
     )
     add_psg_options(p)
+    add_sit_options(p)
     add_scoring_options(p, context=True)
     return p
+
+
+def add_sit_options(p: argparse.ArgumentParser) -> None:
+    """--sit and what a SIT's event list needs (docs/sit.md)."""
+    g = p.add_argument_group("SIT: an event list of a suggested immobilization test (docs/sit.md)")
+    g.add_argument(
+        "--sit",
+        action="store_true",
+        help="FILE is the event list of a SIT: score it as one (PLMW index, discomfort "
+        "curve, published cut-offs); --out writes a SIT folder",
+    )
+    g.add_argument(
+        "--ratings",
+        type=Path,
+        metavar="CSV",
+        help="the ratings: minute (or t_s), rating (0-10 or missed)[, source]",
+    )
+    g.add_argument(
+        "--sit-minutes", type=float, default=60.0, metavar="M", help="planned length (default 60)"
+    )
+    g.add_argument(
+        "--every", type=float, default=10.0, metavar="M", help="minutes between prompts (10)"
+    )
+    g.add_argument(
+        "--stopped-at",
+        type=float,
+        metavar="M",
+        help="the SIT was stopped early at this minute (default: it ran its full length)",
+    )
 
 
 def add_psg_options(p: argparse.ArgumentParser) -> None:
@@ -120,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
     params = scoring_params_from_args(args)
     if not args.events.exists():
         raise InputError("no such file", args.events)
+    if args.sit:
+        return _score_sit(args, params)
+    if args.ratings is not None:
+        raise InputError("--ratings goes with --sit")
     if is_psg_file(args.events):
         record = read_psg(args.events, patterns_from_args(args))
         _warn_unsided(record)
@@ -141,6 +175,52 @@ def run(args: argparse.Namespace) -> int:
     else:
         json.dump(summary, sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
+    return 0
+
+
+def _score_sit(args: argparse.Namespace, params: Any) -> int:
+    from legsense.sit import SitSession, read_ratings_csv, score_sit, write_sit_folder
+
+    if is_psg_file(args.events):
+        raise InputError("--sit scores a CSV event list, not a PSG file", args.events)
+    for name in ("sit_minutes", "every"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"--{name.replace('_', '-')} must be > 0, got {value:g}")
+    planned_s = args.sit_minutes * 60.0
+    test_s = planned_s
+    if args.stopped_at is not None:
+        if not (math.isfinite(args.stopped_at) and 0 < args.stopped_at <= args.sit_minutes):
+            raise InputError(
+                f"--stopped-at must be in (0, --sit-minutes {args.sit_minutes:g}], "
+                f"got {args.stopped_at:g}"
+            )
+        test_s = args.stopped_at * 60.0
+    movements = select_leg(read_events_csv(args.events), args.leg)
+    if len(movements) and float(movements.onset_s.max()) >= test_s:
+        raise InputError(
+            f"a movement starts at minute {movements.onset_s.max() / 60:.2f}, after the test's "
+            f"end (minute {test_s / 60:g}): give --sit-minutes or --stopped-at",
+            args.events,
+        )
+    ratings = read_ratings_csv(args.ratings) if args.ratings is not None else []
+    info = NightInfo(test_s, test_s, 0.0, source=str(args.events))
+    stopped = args.stopped_at is not None and test_s < planned_s
+    session = SitSession(
+        movements,
+        info,
+        ratings,
+        sit_min=args.sit_minutes,
+        every_min=args.every,
+        test_s=test_s,
+        completed=not stopped,
+        ending="stopped early (--stopped-at)" if stopped else "SIT complete",
+    )
+    result = score_sit(session, params)
+    if args.out is not None:
+        write_sit_folder(args.out, session, result)
+    json.dump(result.summary, sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
     return 0
 
 

@@ -54,6 +54,9 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
         "small state files on a full LittleFS (needs littlefs-python)",
         {},
     ),
+    "host_hostile": ("faults", "bench.faults_host_hostile", "hostile devices against sync", {}),
+    "host_kill": ("faults", "bench.faults_host_kill", "syncs SIGKILLed at random points", {}),
+    "host_fuzz": ("faults", "bench.faults_host_fuzz", "fuzzed frames into the host", {}),
 }
 GROUPS = ("bench", "faults")
 

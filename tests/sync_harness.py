@@ -155,3 +155,29 @@ def snapshot(folder: Path, skip: tuple[str, ...] = ("clock.csv",)) -> dict[str, 
 
 def events_from_log(data: bytes) -> np.ndarray:
     return np.array([p for _, t, p in records.iter_records(data) if t == records.T_EVENT])
+
+
+def sync_port(
+    port: str,
+    out: Path,
+    utc_now_ms=lambda: UTC0_MS + 36_000_000,
+    timeout: float = 5.0,
+    **engine_options,
+) -> SyncReport:
+    """One SyncEngine session against whatever serves `port` (a FakeLink, a Rig)."""
+
+    async def session() -> SyncReport:
+        transport = SerialTransport(port)
+        try:
+            engine = SyncEngine(
+                DeviceClient(transport, timeout=timeout),
+                out,
+                utc_now_ms=utc_now_ms,
+                picture=engine_options.pop("picture", False),
+                **engine_options,
+            )
+            return await engine.run()
+        finally:
+            await transport.close()
+
+    return asyncio.run(session())

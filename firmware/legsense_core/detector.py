@@ -790,6 +790,12 @@ class LegMovementDetector:
             later += 1
         return 0
 
+    def held_events(self):
+        """Events detected in the start phase and not yet released to `events` (at most
+        HELD_MAX, in time order). A device that may reset keeps a copy of them: a reset
+        ends the stretch, and the detector would then have released them as they are."""
+        return self._held
+
     def _end_start_phase(self):
         # The start phase is over without a movement at the start: events held back
         # go out as they were.

@@ -47,6 +47,7 @@ except ImportError:  # pragma: no cover
 
 from legsense_core import records
 from legsense_core.clock import NightClock
+from legsense_core.detector import HELD_MAX
 
 from legsense_device import board as boards
 from legsense_device import config, hal, resume, status_led
@@ -139,6 +140,8 @@ class App:
         self._state = None  # the durable recording state of the night, while one records
         self._mirror_pos = -1
         self._mirror_at = 0
+        # the detector's held-back events as records, for the RTC mirror (allocated once)
+        self._held_buf = bytearray(HELD_MAX * (records.OVERHEAD + records.EVENT_SIZE))
         self.resumed = 0  # resumes in this boot's night (0 or 1)
         self.resume_report = ""  # what boot did about a night left recording
         self.presses = 0  # markers logged by short presses
@@ -314,33 +317,39 @@ class App:
         self._mirror_pos = -1
         self._write_rtc()
 
-    def _write_rtc(self, log=None):
+    def _write_rtc(self, log=None, extra=None):
         try:
-            hal.rtc_memory(self.rtc.encode(log))
+            hal.rtc_memory(self.rtc.encode(log, extra))
         except Exception:  # a board without RTC memory: nothing survives, nothing resumes
             pass
 
     def _mirror(self, t, force=False):
-        # After a batch: put the log's unwritten records and the newest sample's time in
-        # RTC memory, so a reset loses neither (cheap: RAM, no flash write).
+        # After a batch: put the log's unwritten records, the detector's held-back
+        # start-phase events (as event records after them) and the newest sample's time
+        # in RTC memory, so a reset loses none of them (cheap: RAM, no flash write).
         log = self.log
         sampler = self.sampler
         if log is None or sampler is None or not self.rtc.token:
             return
         base, pending = log.pending()
+        held = sampler.detector.held_events() if sampler.detector is not None else ()
         covered = sampler.clock.last
-        if (
-            not force
-            and base + len(pending) == self._mirror_pos
-            and hal.ticks_diff(t, self._mirror_at) < MIRROR_MS
-        ):
+        pos = base + len(pending) + (len(held) << 20)
+        if not force and pos == self._mirror_pos and hal.ticks_diff(t, self._mirror_at) < MIRROR_MS:
             return
-        self._mirror_pos = base + len(pending)
+        self._mirror_pos = pos
         self._mirror_at = t
+        extra = None
+        if held:
+            extra = self._held_buf
+            end = 0
+            for ev in held:
+                end = records.encode_event(extra, end, ev)
+            extra = memoryview(extra)[0:end]
         rtc = self.rtc
         rtc.covered = covered if covered > 0 else rtc.covered
         rtc.log_base = base
-        self._write_rtc(pending)
+        self._write_rtc(pending, extra)
 
     def _open_watchdog(self):
         self.watchdog = hal.Watchdog(self.cfg["watchdog_ms"])

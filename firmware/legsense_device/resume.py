@@ -8,8 +8,10 @@
 # * The RTC block (machine.RTC().memory(): survives watchdog, panic, soft/hard resets and
 #   the ESP32's brownout restart, not a power-on) carries the same token, the host's
 #   clock anchor on the RTC (so UTC survives a reset), the night ms of the last sample
-#   processed and the night-log records not yet written to flash (the log's buffer),
-#   mirrored after every batch: a reset loses neither.
+#   processed and the night-log records not yet written to flash (the log's buffer,
+#   followed by the detector's held-back start-phase events encoded as event records:
+#   a reset ends the stretch, and the detector would have released them as they are),
+#   mirrored after every batch: a reset loses none of them.
 #
 # At boot the token decides: the same token in both places means the RTC domain lived
 # through the reset (not a power-on), so the night resumes; anything else (power-on, an
@@ -76,16 +78,22 @@ class RtcBlock:
         b.log = bytes(data[_HEAD_SIZE:end])
         return b
 
-    def encode(self, log=None):
+    def encode(self, log=None, extra=None):
         """The block as a memoryview over a preallocated buffer; log (a buffer of whole
-        records) replaces the mirrored records when given."""
+        records), followed by extra (more whole records), replaces the mirrored records
+        when given."""
         buf = self._buf
         if log is not None:
             n = len(log)
-            if n > MAX_LOG:  # never expected: the log buffer is 1 KB
+            k = len(extra) if extra is not None else 0
+            if n + k > MAX_LOG:  # never expected: the log buffer is 1 KB
                 n = 0
+                k = 0
                 self.log_base = -1
             buf[_HEAD_SIZE : _HEAD_SIZE + n] = log[0:n]
+            if k and extra is not None:
+                buf[_HEAD_SIZE + n : _HEAD_SIZE + n + k] = extra[0:k]
+            n += k
         else:
             n = len(self.log)
             buf[_HEAD_SIZE : _HEAD_SIZE + n] = self.log

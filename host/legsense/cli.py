@@ -1,13 +1,17 @@
 """The `legsense` command: one entry point, one module per subcommand.
 
 Exit statuses (also in README.md): 0 success, 1 unexpected failure, 2 bad input
-(file, row, option), 3 device or link problem (later issues), 130 interrupted.
+(file, row, option, an output folder that cannot be written), 3 device or link problem,
+4 sync left some nights unsynced, 130 interrupted. A reader that closes our stdout early
+(`legsense score x.csv | head -1`) ends the output quietly, not the work.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -63,11 +67,70 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietPipe:
+    """stdout that goes quiet when its reader has gone (EPIPE): the rest of the output is
+    dropped, the command finishes its work and exits with its own status."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.closed_by_reader = False
+
+    def _gone(self) -> None:
+        self.closed_by_reader = True
+        try:  # what is still buffered, and the interpreter's last flush, go nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+    def write(self, text: str) -> int:
+        if self.closed_by_reader:
+            return len(text)
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.closed_by_reader:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self._gone()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     first = next((w for w in words if not w.startswith("-")), None)
     parser = build_parser(first if first in COMMANDS else None)
     args = parser.parse_args(words)
+    real_stdout = sys.stdout
+    if not isinstance(real_stdout, _QuietPipe):
+        sys.stdout = _QuietPipe(real_stdout)
+    try:
+        return _run(args)
+    finally:
+        try:
+            sys.stdout.flush()
+        finally:
+            sys.stdout = real_stdout
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
     except InputError as exc:
@@ -76,8 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"legsense {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return EXIT_FAILURE
     except Exception as exc:  # a bug: still one line, never a traceback on screen
         print(
             f"legsense {args.command}: internal error: {type(exc).__name__}: {exc} "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from legsense.device_client import TimeSetting
@@ -29,10 +30,33 @@ MAX_DRIFT_PPM = 1000  # a crystal is tens of ppm off; more means a reboot or a b
 MIN_SPACING_MS = 1000  # an anchor this close to another adds only noise
 
 
+def _repair_torn_line(path: Path) -> None:
+    # A run killed while appending leaves a last line without its newline; appending
+    # behind it would glue two settings into one bad line in the middle of the log.
+    try:
+        with open(path, "r+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            back = min(size, 4096)
+            f.seek(size - back)
+            tail = f.read(back)
+            cut = tail.rfind(b"\n")
+            f.truncate(size - back + cut + 1 if cut >= 0 else 0)
+            f.flush()
+            os.fsync(f.fileno())
+    except FileNotFoundError:
+        return
+
+
 def append(path: Path, setting: TimeSetting) -> None:
-    """Append one SET_TIME to the log and fsync it."""
+    """Append one SET_TIME to the log and fsync it (a torn last line is dropped first)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
+    _repair_torn_line(path)
+    new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         if new:
@@ -75,11 +99,17 @@ def read(path: Path) -> list[TimeSetting]:
     return out
 
 
-def anchor_after(night_anchors: list[tuple[int, int]], log: list[TimeSetting]):
+def anchor_after(
+    night_anchors: list[tuple[int, int]],
+    log: list[TimeSetting],
+    warn: Callable[[str], None] | None = None,
+) -> tuple[int, int] | None:
     """(device ms, UTC ms) of the first setting after the night's last anchor, or None.
 
     Only when the log knows that anchor (a setting sent exactly its UTC) and the next
-    setting found the device still counting from it (no reboot, no other host between).
+    setting found the device still counting from it (no reboot, no other host between)
+    and the two agree within the drift sanity limit; an implausible one is reported
+    through `warn` and not used.
     """
     if not night_anchors:
         return None
@@ -93,6 +123,13 @@ def anchor_after(night_anchors: list[tuple[int, int]], log: list[TimeSetting]):
         if nxt.previous_utc_ms == 0 or not MIN_SPACING_MS <= elapsed < MAX_GAP_MS:
             return None
         if abs(elapsed - real) * 1_000_000 > MAX_DRIFT_PPM * real:
+            if warn is not None:
+                span = f"{real / 3.6e6:.1f} h" if real >= 3_600_000 else f"{real / 1000:.0f} s"
+                warn(
+                    f"the clock setting after the night found the device {elapsed - real:+d} "
+                    f"ms off after {span}: more than {MAX_DRIFT_PPM} ppm, not drift (another "
+                    "host set it, or it reset, or a virtual board ran fast): ignored"
+                )
             return None
         dev_ms = dev_last + elapsed
         if any(abs(dev_ms - d) < MIN_SPACING_MS for d, _ in night_anchors):

@@ -101,7 +101,9 @@ def run_virtual_board(out: Path, seed: int, hours: float, rate: float, speed: fl
         _sh(["make", "--no-print-directory", "flash", f"PORT={port}", "MIP_DEPS="],
             f"make flash PORT={port}")  # fmt: skip
         # Set the clock first, as at the bedside: the night is dated and its events in UTC.
-        _sh([*cmd, "time", "--port", port, "--set"], f"legsense time --port {port} --set")
+        # The clock log goes beside the nights it dates, in the demo's own folder.
+        _sh([*cmd, "time", "--port", port, "--set", "--out", str(synced)],
+            f"legsense time --port {port} --set --out {synced}")  # fmt: skip
         _sh([*cmd, "start", "--port", port], f"legsense start --port {port}")
         start = board.trace_start_ms
         if start is None:
@@ -115,11 +117,28 @@ def run_virtual_board(out: Path, seed: int, hours: float, rate: float, speed: fl
                 print(f"demo: {board.failure}", file=sys.stderr)
                 return 1
         _sh([*cmd, "stop", "--port", port], f"legsense stop --port {port}")
+        before = night_folders(synced)
         _sh([*cmd, "sync", "--port", port, "--out", str(synced)],
             f"legsense sync --port {port} --out {synced}")  # fmt: skip
-    (night,) = sorted(p.parent for p in synced.rglob("summary.json"))[-1:]
-    print_summary(night)
+    made = new_nights(before, night_folders(synced))
+    if len(made) != 1:
+        print(
+            f"demo: expected the sync to write one new night, it wrote {len(made)}", file=sys.stderr
+        )
+        return 1
+    print_summary(made[0])
     return 0
+
+
+def night_folders(root: Path) -> dict[Path, int]:
+    """Every night folder under root with its summary's modification time (ns)."""
+    return {p.parent: p.stat().st_mtime_ns for p in root.rglob("summary.json")}
+
+
+def new_nights(before: dict[Path, int], after: dict[Path, int]) -> list[Path]:
+    """The night folders a run created or rewrote: the night it just made, not the last
+    folder by name (a board flashed afresh restarts its night ids, the dates repeat)."""
+    return sorted(p for p, t in after.items() if before.get(p) != t)
 
 
 def run(out: Path, seed: int, hours: float, rate: float, speed: float = 60.0) -> int:

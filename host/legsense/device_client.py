@@ -18,9 +18,15 @@ from dataclasses import dataclass
 from legsense_core import protocol as P
 from legsense_core.frames import encode
 
+from legsense.errors import DeviceError
 from legsense.transport.base import DeviceRefused, LinkTimeout, ProtocolMismatch, Transport
 
 DEFAULT_TIMEOUT = 3.0
+MAX_WINDOW = 16  # requests in flight, whatever a device asks for (8 fill any UART buffer)
+
+
+class BadAnswer(DeviceError):
+    """The device answered, but the answer cannot be right (a bug or a hostile device)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,11 @@ class DeviceClient:
                 raise LinkTimeout(
                     f"no answer from the device within {wait:g} s", self.transport.name
                 ) from None
-            if len(body) >= P.HEADER_SIZE and body[0] != P.PROTOCOL_VERSION and body[1] != P.ERROR:
+            if len(body) < P.HEADER_SIZE:
+                continue  # not a message at all
+            if (body[2] | body[3] << 8) not in self._in_flight:
+                continue  # stale (an earlier session), unsolicited (LIVE_DATA) or garbage
+            if body[0] != P.PROTOCOL_VERSION and body[1] != P.ERROR:
                 raise self._mismatch(f"protocol version {body[0]}")
             try:
                 mtype, seq, values = P.decode_body(body)
@@ -191,7 +201,7 @@ class DeviceClient:
             free_flash=v[5],
             total_flash=v[6],
             nights=v[7],
-            window=max(1, v[8]),
+            window=max(1, min(v[8], MAX_WINDOW)),
             max_read=max(1, min(v[9], P.MAX_READ)),
             device_id=v[10],
             firmware=v[11],
@@ -218,15 +228,42 @@ class DeviceClient:
         return TimeSetting(sent, t0 + rtt_ms // 2, previous, ticks, rtt_ms)
 
     async def list_nights(self) -> list[NightEntry]:
-        """Every night on the device, oldest first (pages through LIST_NIGHTS)."""
+        """Every night on the device, oldest first (pages through LIST_NIGHTS).
+
+        Each page must start where it was asked to and bring at least one entry while
+        the device says there are more, so the paging ends after at most `total` pages
+        (a u16): a device that repeats itself or lies about its count is a BadAnswer.
+        """
         out: list[NightEntry] = []
         first = 0
         while True:
             total, got_first, entries = await self.request(P.LIST_NIGHTS, (first,))
+            if first >= total:
+                return out  # the list shrank while we paged (nights freed meanwhile)
+            if got_first != first:
+                raise BadAnswer(
+                    f"asked for the night list from entry {first}, the device answered "
+                    f"from {got_first}",
+                    self.transport.name,
+                )
+            if not entries:
+                raise BadAnswer(
+                    f"the device says it has {total} nights but sent none from entry {first}",
+                    self.transport.name,
+                )
             out.extend(NightEntry(*e) for e in entries)
-            first = got_first + len(entries)
-            if first >= total or not entries:
+            first += len(entries)
+            if first >= total:
                 return out
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the replies to every request still in flight and drop them (after a
+        night was abandoned mid-transfer, so the next night starts on a quiet link)."""
+        while self._in_flight:
+            try:
+                await self.reply(timeout)
+            except DeviceRefused:
+                continue
 
     async def ack(self, night_id: int, offset: int) -> int:
         v = await self.request(P.ACK, (night_id, offset))

@@ -10,11 +10,14 @@ is UTC and the recording field says so).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import edfio
+import edfio.edf_annotations as _edf_annotations
 import numpy as np
 
 from legsense.night import Epochs, NightInfo
@@ -46,6 +49,34 @@ def _code(text: str) -> str:
     # EDF+ subfields are single words of printable ASCII.
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text)
     return cleaned or "X"
+
+
+@contextlib.contextmanager
+def _annotation_records_padded() -> Iterator[None]:
+    """Pad EDF+ annotation records to a power-of-two number of samples while writing.
+
+    edfio (0.4.18, pinned) gives the annotation signal k/30 samples per second for k
+    samples per 30-s record and checks that every signal lasts as long to 12 decimals:
+    for about one k in five, k*N / (k/30) misses N*30 by a float's last bit on nights of
+    a few hours, and the whole EDF is refused. With k a power of two, k/30 is 1/30
+    scaled exactly, so the annotation signal lasts exactly as long as the others. The
+    padding is NUL bytes, which EDF+ defines as the filler of annotation records.
+    """
+    original = _edf_annotations._data_records_to_annotations_signal
+
+    def padded(data_records, signal_class, data_record_duration):
+        if data_records:
+            width = signal_class._bytes_per_sample
+            samples = -(-max(len(r) for r in data_records) // width)
+            target = 1 << max(0, samples - 1).bit_length()
+            data_records = [data_records[0].ljust(target * width, b"\x00"), *data_records[1:]]
+        return original(data_records, signal_class, data_record_duration)
+
+    _edf_annotations._data_records_to_annotations_signal = padded
+    try:
+        yield
+    finally:
+        _edf_annotations._data_records_to_annotations_signal = original
 
 
 def write_edf(
@@ -99,13 +130,14 @@ def write_edf(
         equipment_code=_code(f"legsense_{device_id}" if device_id else "legsense"),
         additional=("times_UTC",),
     )
-    edf = edfio.Edf(
-        signals,
-        recording=recording,
-        starttime=_start_time(start),
-        data_record_duration=epochs.epoch_s,
-        annotations=annotations,
-    )
+    with _annotation_records_padded():
+        edf = edfio.Edf(
+            signals,
+            recording=recording,
+            starttime=_start_time(start),
+            data_record_duration=epochs.epoch_s,
+            annotations=annotations,
+        )
     edf.write(path)
 
 

@@ -33,6 +33,10 @@ class InputError(Exception):
 
 
 EXIT_DEVICE = 3  # device or link problem: no such port, timeout, protocol mismatch, refusal
+# sync ran to its end, but some nights were left on the device or got no night folder
+# (a damaged header, a night that does not match its listing, a refused READ): everything
+# else was synced; the output names each such night, why, and what to do.
+EXIT_UNSYNCED = 4
 
 
 class DeviceError(InputError):

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import numpy as np
 
+GAP_MIN_S = 1.0  # a hole in the data shorter than this is not reported as a gap
+
 
 @dataclass(frozen=True)
 class Movements:
@@ -81,3 +83,7 @@ class NightInfo:
     source: str = ""
     extra: dict[str, str] = field(default_factory=dict)
     data_spans_s: list[tuple[float, float]] | None = None  # stretches with data, no gaps
+    # Set for synced nights (night_decode); None/0 elsewhere, and summary_dict fills in.
+    gaps_s: list[tuple[float, float, str]] | None = None  # (start s, duration s, cause)
+    resets: int = 0  # resets the night survived (M_RESUMED markers)
+    clock: dict | None = None  # time_base.TimeBase.summary()

@@ -2,20 +2,26 @@
 
     events.csv    one row per detected movement, with the scoring of its LM
     epochs.csv    per-epoch activity and posture
+    markers.csv   one row per marker the device logged (synced nights only)
     summary.json  the indices, the scoring parameters and how the night was recorded
     night.png     the picture of the night
 
-Everything is written into a temporary folder beside the target and moved into place at
-the end, so a failure or Ctrl-C never leaves a half-written night behind.
+Everything is written into a temporary folder beside the target, each file fsynced, and
+moved into place at the end (the parent folder fsynced after), so a failure, Ctrl-C or
+SIGKILL never leaves a half-written file behind. A temporary folder a killed run left
+(`.<name>.tmp-<pid>-XXXX`) is removed by the next run that writes beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import itertools
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,7 +32,7 @@ from typing import Any
 
 from legsense import __version__
 from legsense.errors import InputError
-from legsense.night import Epochs, Movements, NightInfo
+from legsense.night import GAP_MIN_S, Epochs, Movements, NightInfo
 from legsense.scoring import Scoring
 
 EVENTS_COLUMNS = [
@@ -52,26 +58,129 @@ EPOCHS_COLUMNS = [
     "posture_y_mg",
     "posture_z_mg",
 ]
+MARKERS_COLUMNS = ["t_s", "utc", "code", "name", "value", "text"]
+SUMMARY = "summary.json"  # replaced last: it says which night.bin the folder shows
+MAX_GAPS_LISTED = 10
+_TMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?:(?P<pid>\d+)-)?[^/]*$")
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a folder (its entries: a rename into it survives a power cut)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_leftovers(folder: Path, name: str | None = None) -> list[Path]:
+    """Remove temporary folders a killed run left in `folder` (those of `name` only, if
+    given); a run still alive keeps its own. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TMP.match(entry.name)
+        if m is None or (name is not None and m.group("name") != name):
+            continue
+        pid = m.group("pid")
+        if pid is not None and _alive(int(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Make sure `path` is a folder this user can write into (created if missing).
+
+    InputError (exit status 2) naming the path otherwise: checked before any device
+    command or long computation, so a bad --out costs nothing.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("is not a folder", path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError("cannot be created: a part of the path is a file", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot be created: {exc.strerror or exc}", path) from None
+    # access(2), not a probe file: a run killed here must leave nothing behind (it also
+    # says no for a read-only filesystem).
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError("cannot write here: permission denied or read-only", path)
+    return path
+
+
+def check_night_folder_target(out: Path) -> None:
+    """InputError unless a night folder can be written at `out` (its parent writable, out
+    itself a folder or missing)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("is not a folder", out)
+    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
 
 
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
     """Yield a temporary folder; on success its files replace those in `target`.
 
-    A new target is created by one rename. An existing target keeps files we do not
-    write; ours are each replaced atomically (os.replace).
+    Each file is fsynced, then a new target is created by one rename; an existing target
+    keeps files we do not write and gets ours each by an atomic os.replace, summary.json
+    last (it names the night.bin the folder was made from, so a run cut between two
+    replacements is seen as stale and redone). The folders are fsynced after.
     """
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
+    remove_leftovers(parent, target.name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=parent))
     try:
         yield tmp
+        names = sorted(f.name for f in tmp.iterdir())
+        names.sort(key=lambda n: n == SUMMARY)
+        for n in names:
+            _fsync_file(tmp / n)
+        fsync_dir(tmp)
         if not target.exists():
             os.replace(tmp, target)
+            fsync_dir(parent)
             return
-        for f in tmp.iterdir():
-            os.replace(f, target / f.name)
+        for n in names:
+            os.replace(tmp / n, target / n)
+        fsync_dir(target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -141,11 +250,66 @@ def epochs_csv(epochs: Epochs) -> str:
     return buf.getvalue()
 
 
+def markers_csv(rows: list[tuple]) -> str:
+    """markers.csv text from (t_s, utc, code, name, value, text) rows."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(MARKERS_COLUMNS)
+    for t_s, utc, code, name, value, text in rows:
+        w.writerow([_fmt(float(t_s)), utc, int(code), name, int(value), text])
+    return buf.getvalue()
+
+
+def _gap_list(info: NightInfo) -> list[tuple[float, float, str]]:
+    if info.gaps_s is not None:
+        return list(info.gaps_s)
+    spans = info.data_spans_s or []
+    out = []
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        if start - end >= GAP_MIN_S:
+            out.append((end, start - end, ""))
+    return out
+
+
+def gaps_summary(info: NightInfo) -> dict[str, Any]:
+    """The `gaps` block of summary.json: how many, how long in all, the longest ones."""
+    gaps = _gap_list(info)
+    longest = sorted(gaps, key=lambda g: (-g[1], g[0]))[:MAX_GAPS_LISTED]
+    listed = []
+    for start, duration, cause in longest:
+        item: dict[str, Any] = {"start_s": round(start, 3), "duration_s": round(duration, 3)}
+        if info.start_utc is not None:
+            at = info.start_utc + timedelta(seconds=start)
+            item["start_utc"] = at.isoformat(timespec="seconds")
+        item["cause"] = cause or None
+        listed.append(item)
+    return {
+        "count": len(gaps),
+        "total_s": round(float(sum(g[1] for g in gaps)), 3),
+        "longest": listed,
+    }
+
+
+def clock_summary(info: NightInfo) -> dict[str, Any]:
+    """The `clock` block of summary.json (a device night's comes from its time base)."""
+    if info.clock is not None:
+        return dict(info.clock)
+    return {
+        "utc_known": info.start_utc is not None,
+        "steps": 0,
+        "drift_ppm": None,
+        "drift_reason": "not a device night: no device clock to correct",
+    }
+
+
 def summary_dict(
     scoring: Scoring, info: NightInfo, detector: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """summary.json content: the scoring summary plus how the night was recorded."""
     out: dict[str, Any] = dict(scoring.summary)
+    out["resets"] = int(info.resets)
+    out["gaps"] = gaps_summary(info)
+    out["clock"] = clock_summary(info)
     out["recording"] = {
         "source": info.source,
         "start_utc": None if info.start_utc is None else info.start_utc.isoformat(),
@@ -171,19 +335,23 @@ def write_night_folder(
     detector: dict[str, Any] | None = None,
     extra: Callable[[Path], None] | None = None,
     picture: bool = True,
+    markers: list[tuple] | None = None,
 ) -> Path:
-    """Write the night folder atomically; `extra(tmpdir)` may add files (night.bin, EDF)."""
-    from legsense.night_plot import plot_night
-
+    """Write the night folder atomically; `extra(tmpdir)` may add files (night.edf,
+    raw.csv); `markers` (rows for markers_csv) adds markers.csv."""
     with atomic_folder(out) as tmp:
         (tmp / "events.csv").write_text(events_csv(movements, scoring, info))
         (tmp / "epochs.csv").write_text(epochs_csv(epochs))
-        summary = summary_dict(scoring, info, detector)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+        if markers is not None:
+            (tmp / "markers.csv").write_text(markers_csv(markers))
         if picture:
+            from legsense.night_plot import plot_night  # matplotlib: only when drawing
+
             plot_night(tmp / "night.png", scoring, info, epochs)
         if extra is not None:
             extra(tmp)
+        summary = summary_dict(scoring, info, detector)
+        (tmp / SUMMARY).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return out
 
 

@@ -1,20 +1,32 @@
-"""The sync engine: every night a device holds, to DIR/<device-id>/<date>_<night>/.
+"""The sync engine: every night a device holds, to DIR/<device>/<date>_<night>/.
 
-One session: HELLO (version check, window), SET_TIME (the anchor goes into the host's
-clock log), LIST_NIGHTS, then for each night not complete on disk:
+One session: HELLO (version check, window), the device folder checked and locked (before
+the device is asked to change anything), SET_TIME (the anchor goes into the host's clock
+log), LIST_NIGHTS (validated: it must page forward), then for each night:
 
-* resume from what night.bin holds and what verifies (whole records with good CRCs),
-  never from the device's acknowledged offset; a torn tail left by a cut is dropped;
+* identity (night_store): the night's UID from the list, or for a night without one the
+  SHA-256 of its header (read from the device: one READ). A stored folder is resumed
+  only when its night.bin begins with exactly the device's header; anything else gets
+  its own folder, so two nights are never mixed in one file;
+* resume from the end of the last whole, CRC-good record night.bin holds, never from
+  the device's acknowledged offset; a torn tail (or junk) left by a cut is dropped. A
+  night.bin as long as the device's night is complete and is never cut;
 * keep up to `window` READs in flight, so the link and not round trips bounds the speed;
-* append whole, CRC-checked records to night.bin, flush and fsync, and only then ACK
-  that offset (a record boundary);
-* when night.bin changed (or the clock log gave the night a new anchor), decode it and
-  write the night folder atomically: events.csv, epochs.csv, summary.json, night.png,
-  night.edf. summary.json records the night.bin digest and the anchors used, so a run
-  with nothing new rewrites nothing.
+  every DATA must be the night, offset and length asked for;
+* append settled bytes to night.bin, flush and fsync, and only then ACK that offset. A
+  new night's folder appears by a rename once its first bytes are durable;
+* when night.bin changed (or the clock log gave the night a new anchor, or the folder is
+  of an older format), decode it (streamed, bounded) and write the night folder
+  atomically: events.csv, epochs.csv, markers.csv, summary.json, night.png, night.edf
+  (and raw.csv for a night with raw samples). summary.json records the night.bin digest
+  and the anchors used, so a run with nothing new rewrites nothing.
 
-A run cut anywhere (link drop, Ctrl-C, host killed) leaves night.bin a prefix of the
-device's log plus at most a torn record, which the next run drops and reads again.
+Damage is isolated: a night whose header is damaged or does not match its listing, that
+is larger than MAX_NIGHT_BYTES, or whose DATA make no sense is reported with what to do,
+left on the device (not acknowledged) and skipped; every other night syncs. Only a link
+that fails (no answer in time, gone) ends the session; what is stored stays and the next
+run resumes. A run cut anywhere (link drop, Ctrl-C, SIGKILL) leaves night.bin a prefix of
+the device's log plus at most a torn record, and no half-written night folder.
 """
 
 from __future__ import annotations
@@ -22,28 +34,47 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from legsense_core import protocol as P
 from legsense_core import records as R
 
 from legsense import clock_log
-from legsense.device_client import DeviceClient, DeviceInfo, NightEntry, TimeSetting, host_utc_ms
+from legsense.device_client import (
+    BadAnswer,
+    DeviceClient,
+    DeviceInfo,
+    NightEntry,
+    TimeSetting,
+    host_utc_ms,
+)
 from legsense.edf_writer import write_edf
-from legsense.errors import DeviceError, InputError
-from legsense.night_decode import decode_night
-from legsense.night_folder import write_night_folder
-from legsense.raw_samples import raw_trace
+from legsense.errors import InputError
+from legsense.night_decode import NightHeader, decode_records, parse_header, read_records_file
+from legsense.night_folder import SUMMARY, fsync_dir, write_night_folder
+from legsense.night_store import (
+    NIGHT_BIN,
+    DeviceStore,
+    StoredNight,
+    night_day,
+    night_key,
+    uid_key,
+)
+from legsense.raw_samples import write_raw_csv
+from legsense.record_scan import RecordScanner
 from legsense.scoring import ScoringParams, score_movements
-from legsense.trace import write_trace
+from legsense.transport import DeviceRefused
 
-NIGHT_BIN = "night.bin"
 FLUSH_BYTES = 8192  # write + fsync + ACK at least this often (bytes re-read after a cut)
+MAX_FLUSH_BYTES = 256 * 1024  # a big night flushes every 1/64 of itself, up to this
+MAX_NIGHT_BYTES = 256 * 1024 * 1024  # a night with raw samples at 100 Hz for 24 h: ~120 MB
+FOLDER_FORMAT = "2"  # bump when the night folder's files change: listed nights re-render
+_HASH_BLOCK = 1 << 16
 
 
 def data_dir(out: Path | None = None) -> Path:
@@ -58,10 +89,22 @@ def data_dir(out: Path | None = None) -> Path:
     return Path(platformdirs.user_data_dir("legsense"))
 
 
-def safe_name(text: str) -> str:
-    """A device id as a folder name: letters, digits, '.', '_' and '-' only."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text).strip(".")
-    return cleaned or "unnamed"
+class NightProblem(Exception):
+    """One night cannot be synced now: why, and what the user can do. `takeable`: its
+    header cannot be trusted, but its bytes can be kept as they are (--take-damaged)."""
+
+    def __init__(self, message: str, advice: str = "", takeable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.advice = advice
+        self.takeable = takeable
+
+
+TAKE_ADVICE = (
+    "the night stays on the device, unacknowledged (its other nights sync as usual); "
+    "`legsense sync --take-damaged` keeps its bytes as they are in DIR/<device>/damaged/ "
+    "and lets the device free it"
+)
 
 
 @dataclass
@@ -69,14 +112,18 @@ class NightResult:
     """What the sync did with one night."""
 
     night_id: int
-    folder: Path
-    received: int = 0  # bytes transferred in this run
+    folder: Path | None
+    received: int = 0  # bytes transferred and stored in this run
     stored: int = 0  # bytes of night.bin now
     size: int = 0  # bytes the device had when listed
     closed: bool = False
     acked: int = 0
+    night_uid: int = 0
     folder_written: bool = False
-    problem: str | None = None
+    problem: str | None = None  # what went wrong or looks wrong (None: nothing)
+    advice: str = ""  # what the user can do about it
+    unsynced: bool = False  # left on the device (or stored without a night folder)
+    note: str = ""  # worth saying, not a problem (e.g. a new folder beside a namesake)
 
 
 @dataclass
@@ -89,68 +136,41 @@ class SyncReport:
     nights: list[NightResult] = field(default_factory=list)
     received: int = 0
     seconds: float = 0.0
+    leftovers_removed: int = 0
 
-
-def verified_end(buf: bytes | bytearray | memoryview, start: int = 0) -> tuple[int, list[int]]:
-    """End of the last whole, CRC-good record in buf[start:], and where damage was.
-
-    Damage (a bad record followed by a good one) is stepped over, so a log the device's
-    flash damaged still syncs; a bad stretch with nothing good after it yet is not
-    passed (it may be a record still arriving).
-    """
-    end = len(buf)
-    pos = start
-    good = start
-    damage: list[int] = []
-    while pos < end:
-        n = R.check_record(buf, pos, end)
-        if n > 0:
-            pos += n
-            good = pos
-            continue
-        if n == R.ERR_SHORT:
-            break
-        nxt = R.find_next_record(buf, pos + 1, end)
-        if nxt < 0:
-            break
-        damage.append(pos)
-        pos = nxt
-    return good, damage
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    @property
+    def unsynced(self) -> list[NightResult]:
+        return [n for n in self.nights if n.unsynced]
 
 
 class NightFile:
-    """night.bin of one night: resumes at its verified end, appends durably."""
+    """night.bin of one night: where to resume, durable appends, a folder that appears
+    by a rename once its first bytes are durable."""
 
-    def __init__(self, path: Path, night_id: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.night_id = night_id
-        self.damage: list[int] = []
-        data = path.read_bytes() if path.exists() else b""
-        good, self.damage = verified_end(data)
-        if good and not data.startswith(bytes((R.MAGIC, R.T_NIGHT))):
-            raise InputError("does not begin with a night header", path)
-        if good:
-            _, header = R.decode_record(data, 0)
-            if header[1] != night_id:
-                raise InputError(f"holds night {header[1]}, not night {night_id}", path)
-        self.size = len(data)
-        self.good = good
+        self.size = path.stat().st_size if path.exists() else 0
+        self.good = self.size
+
+    def settle(self) -> None:
+        """Find where to resume: the end of the last whole, CRC-good record (streamed).
+
+        What follows it is a torn tail, junk a crash left, or damage the device served;
+        the first two must go, the last is fetched again (the device never acknowledged
+        beyond a damaged record unless the night is complete, and then it is not cut)."""
+        scanner = RecordScanner()
+        with open(self.path, "rb") as f:
+            while True:
+                block = f.read(_HASH_BLOCK)
+                if not block:
+                    break
+                scanner.feed(block)
+                scanner.scan()
+                scanner.drop(scanner.pos)
+        self.good = scanner.good_end
 
     def drop_torn_tail(self) -> None:
-        """Cut night.bin back to its last verified record (what a cut run left over)."""
+        """Cut night.bin back to where it resumes (what a cut run left over)."""
         if self.size > self.good:
             with open(self.path, "r+b") as f:
                 f.truncate(self.good)
@@ -158,18 +178,41 @@ class NightFile:
                 os.fsync(f.fileno())
             self.size = self.good
 
-    def append(self, data: bytes | bytearray) -> None:
-        """Append and make durable (flush + fsync; the folder too for a new file)."""
-        new = not self.path.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "ab") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if new:
-            _fsync_dir(self.path.parent)
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        """Append and make durable (flush + fsync). The first bytes of a new night go
+        into a temporary folder renamed into place, so no folder without them appears."""
+        if not self.path.exists():
+            folder = self.path.parent
+            parent = folder.parent
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-{os.getpid()}-", dir=parent))
+            try:
+                with open(tmp / NIGHT_BIN, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                fsync_dir(tmp)
+                os.rename(tmp, folder)  # refuses to replace an existing folder
+                fsync_dir(parent)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with open(self.path, "ab") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
         self.size += len(data)
         self.good = self.size
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_HASH_BLOCK)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
 
 
 class SyncEngine:
@@ -186,6 +229,8 @@ class SyncEngine:
         picture: bool = True,
         flush_bytes: int = FLUSH_BYTES,
         log: Callable[[str], None] | None = None,
+        max_night_bytes: int = MAX_NIGHT_BYTES,
+        take_damaged: bool = False,
     ) -> None:
         self.client = client
         self.root = Path(root)
@@ -195,6 +240,8 @@ class SyncEngine:
         self.picture = picture
         self.flush_bytes = flush_bytes
         self.log = log or (lambda _msg: None)
+        self.max_night_bytes = max_night_bytes
+        self.take_damaged = take_damaged
 
     async def run(self) -> SyncReport:
         """One full sync session."""
@@ -202,64 +249,283 @@ class SyncEngine:
         hello_t0 = self.utc_now_ms()
         info = await self.client.hello()
         hello_rtt_ms = max(0, self.utc_now_ms() - hello_t0)
-        folder = self.root / safe_name(info.device_id)
-        setting = await self.client.set_time(self.utc_now_ms, latency_ms=hello_rtt_ms // 2)
-        clock_log.append(folder / "clock.csv", setting)
-        nights = await self.client.list_nights()
-        report = SyncReport(info, folder, setting)
-        plans = [(entry, self._night_file(folder, entry)) for entry in nights]
-        total = sum(max(0, e.size - nf.good) for e, nf in plans)
-        done = 0
-        for entry, nf in plans:
-            result = NightResult(entry.night_id, nf.path.parent, size=entry.size)
-            result.closed = entry.closed
-            result.acked = entry.acked
-            report.nights.append(result)
-            if nf.size > entry.size:
-                result.problem = (
-                    f"{nf.path} has {nf.size} bytes but the device's night has {entry.size}: "
-                    "left alone"
-                )
-                self.log(result.problem)
-                continue
-            nf.drop_torn_tail()
-            if nf.good < entry.size:
-
-                def step(n: int, base: int = done) -> None:
-                    if self.progress is not None:
-                        self.progress(base + n, total)
-
-                result.received = await self._transfer(entry, nf, info, step, result)
-                done += result.received
-            elif entry.acked < nf.good:
-                # Stored before, but the ACK never reached the device (a cut).
-                result.acked = await self.client.ack(entry.night_id, nf.good)
-            result.stored = nf.size
-            if nf.damage:
-                result.problem = "damaged records at bytes " + ", ".join(map(str, nf.damage))
-            if nf.size:
-                try:
-                    result.folder_written = self._update_folder(nf, info, entry, folder)
-                except InputError as exc:  # e.g. a night stopped as soon as it started
-                    result.problem = f"no night folder: {exc.message}"
-                    self.log(f"night {entry.night_id}: {result.problem}")
-        report.received = done
-        if self.progress is not None and total == 0:
-            self.progress(1, 1)
+        store = DeviceStore(self.root, info.device_id)
+        store.open()  # InputError here, before the device clock is touched
+        try:
+            setting = await self.client.set_time(self.utc_now_ms, latency_ms=hello_rtt_ms // 2)
+            clock_log.append(store.folder / "clock.csv", setting)
+            nights = await self.client.list_nights()
+            report = SyncReport(info, store.folder, setting)
+            report.leftovers_removed = len(store.leftovers)
+            await self._sync_all(nights, info, store, report)
+        finally:
+            store.close()
         report.seconds = time.monotonic() - t0
         return report
 
-    def _night_file(self, folder: Path, entry: NightEntry) -> NightFile:
-        found = sorted(folder.glob(f"*_{entry.night_id}/{NIGHT_BIN}")) if folder.exists() else []
-        if found:
-            path = found[0]
+    async def _sync_all(
+        self, nights: list[NightEntry], info: DeviceInfo, store: DeviceStore, report: SyncReport
+    ) -> None:
+        index = store.index()
+        ids = [e.night_id for e in nights]
+        total = sum(e.size for e in nights if e.size <= self.max_night_bytes)
+        done = 0
+        for entry in nights:
+            result = NightResult(entry.night_id, None, size=entry.size, night_uid=entry.night_uid)
+            result.closed = entry.closed
+            result.acked = entry.acked
+            report.nights.append(result)
+
+            def step(n: int, base: int = done) -> None:
+                if self.progress is not None:
+                    self.progress(min(base + n, total), total)
+
+            try:
+                if ids.count(entry.night_id) > 1:
+                    raise NightProblem(
+                        f"the device lists night {entry.night_id} more than once, so a "
+                        "READ cannot tell them apart",
+                        "update the firmware; the nights stay on the device",
+                    )
+                await self._sync_night(entry, info, store, index, result, step)
+            except NightProblem as exc:
+                result.problem = exc.message
+                result.advice = exc.advice
+                result.unsynced = True
+                await self.client.drain()
+                if exc.takeable and self.take_damaged:
+                    await self._take(entry, info, store, result)
+            except (DeviceRefused, BadAnswer) as exc:
+                result.problem = exc.message
+                result.advice = "the night stays on the device; sync again later"
+                result.unsynced = True
+                await self.client.drain()
+            except InputError:
+                raise  # the link failed (DeviceError) or the output is unusable: stop here
+            except OSError as exc:
+                raise InputError(f"cannot write: {exc.strerror or exc}", exc.filename) from None
+            except Exception as exc:  # a bug met on this night: isolate it, say what
+                if os.environ.get("LEGSENSE_DEBUG"):
+                    raise
+                result.problem = f"internal error: {type(exc).__name__}: {exc}"
+                result.advice = "report this (LEGSENSE_DEBUG=1 shows where); the night stays"
+                result.unsynced = True
+                await self.client.drain()
+            if entry.size <= self.max_night_bytes:
+                done += entry.size
+        report.received = sum(n.received for n in report.nights)
+        if self.progress is not None:
+            self.progress(max(total, 1), max(total, 1))
+
+    async def _sync_night(
+        self,
+        entry: NightEntry,
+        info: DeviceInfo,
+        store: DeviceStore,
+        index: dict[str, list[StoredNight]],
+        result: NightResult,
+        step: Callable[[int], None],
+    ) -> None:
+        if entry.size > self.max_night_bytes:
+            raise NightProblem(
+                f"the device says this night has {entry.size:,} bytes, more than a night "
+                f"can hold ({self.max_night_bytes:,}): not fetched",
+                "the device's night list is wrong (firmware bug?); the night stays on it",
+            )
+        if entry.size == 0:
+            raise NightProblem(
+                "the night is empty on the device (not even a header)",
+                "nothing to fetch; the device should drop it at its next boot",
+            )
+        probe: tuple[NightHeader, bytes] | None = None
+        if entry.night_uid:
+            key = uid_key(entry.night_uid)
         else:
-            if entry.utc and entry.start_ms:
-                day = datetime.fromtimestamp(entry.start_ms / 1000.0, tz=UTC).strftime("%Y-%m-%d")
-            else:
-                day = "undated"
-            path = folder / f"{day}_{entry.night_id}" / NIGHT_BIN
-        return NightFile(path, entry.night_id)
+            probe = await self._read_header(entry, info)
+            key = night_key(probe[0])
+        stored = self._match(index.get(key, []), probe)
+        if stored is not None and stored.size < entry.size and probe is None:
+            # Resuming: the device's header must be the stored one, byte for byte.
+            probe = await self._read_header(entry, info)
+            if probe[0].record != stored.header.record:
+                stored = None
+        # Appending to it, or a night whose only identity is its header: the bytes where
+        # the stored copy resumes must be the device's too (two old nights can share a
+        # header; a hostile device can share anything). A torn tail is not compared.
+        if stored is not None and (stored.size < entry.size or not entry.night_uid):
+            end = entry.size
+            if stored.size < entry.size:
+                resume = NightFile(stored.path)
+                resume.settle()
+                end = resume.good
+            if not await self._tail_matches(entry, info, stored.path, end):
+                stored = None
+        if stored is None and index.get(key) and probe is not None:
+            result.note = (
+                f"{len(index[key])} stored night(s) share its identity but not its header: "
+                "synced into a folder of its own"
+            )
+        if stored is None:
+            if probe is None:
+                probe = await self._read_header(entry, info)
+            h = probe[0]
+            tag = f"{h.night_uid:016x}" if h.night_uid else h.digest[:16]
+            day = night_day(entry.start_ms, entry.utc)
+            folder = store.new_night_folder(day, entry.night_id, tag)
+            if folder.name != f"{day}_{entry.night_id}":
+                result.note = result.note or (
+                    f"another night {entry.night_id} of {day} is stored already (ids restart "
+                    f"after an erase): this one goes to {folder.name}"
+                )
+            nf = NightFile(folder / NIGHT_BIN)
+            seed = probe[1]
+        else:
+            folder = stored.folder
+            nf = NightFile(stored.path)
+            seed = b""
+        result.folder = folder
+        if nf.size > entry.size:
+            raise NightProblem(
+                f"{nf.path} holds {nf.size:,} bytes but the device's night has only "
+                f"{entry.size:,}: left alone",
+                "the device changed a night it had served (firmware bug?); both copies are kept",
+            )
+        if nf.size < entry.size:
+            if nf.size:
+                nf.settle()
+                nf.drop_torn_tail()
+            result.received = await self._transfer(entry, nf, info, step, result, seed)
+        elif entry.acked < nf.size:
+            # Stored before, but the ACK never reached the device (a cut).
+            result.acked = await self.client.ack(entry.night_id, nf.size)
+        result.stored = nf.size
+        if nf.size < entry.size:
+            result.unsynced = True
+        if nf.size:
+            try:
+                result.folder_written = self._update_folder(nf, info, entry, store.folder, result)
+            except (InputError, ValueError, OverflowError) as exc:
+                why = exc.message if isinstance(exc, InputError) else f"{exc}"
+                result.problem = f"no night folder: {why}"
+                result.advice = f"its bytes are kept in {nf.path} (acknowledged); report this night"
+                result.unsynced = True
+
+    async def _take(
+        self, entry: NightEntry, info: DeviceInfo, store: DeviceStore, result: NightResult
+    ) -> None:
+        """--take-damaged: the night's bytes as they are into damaged/, then ACK them."""
+        name = f"night-{entry.night_id}-{entry.night_uid:016x}-{entry.size}.bin"
+        path = store.folder / "damaged" / name
+        path.parent.mkdir(exist_ok=True)
+        have = path.stat().st_size if path.exists() else 0
+        if have > entry.size:
+            return  # not the same bytes any more; leave both alone
+        with open(path, "ab") as f:
+            while have < entry.size:
+                n = min(info.max_read, entry.size - have)
+                got_night, got_off, data = await self.client.request(
+                    P.READ, (entry.night_id, have, n)
+                )
+                self._check_data(entry, have, n, got_night, got_off, data)
+                f.write(data)
+                have += n
+                if have % (64 * n) == 0 or have == entry.size:
+                    f.flush()
+                    os.fsync(f.fileno())
+        fsync_dir(path.parent)
+        if entry.closed:
+            result.acked = await self.client.ack(entry.night_id, entry.size)
+        result.folder = path.parent
+        result.stored = entry.size
+        result.unsynced = False
+        result.advice = ""
+        result.note = f"its bytes are kept as they are in {path}" + (
+            " (acknowledged: the device may free it)" if entry.closed else ""
+        )
+
+    async def _tail_matches(
+        self, entry: NightEntry, info: DeviceInfo, path: Path, end: int
+    ) -> bool:
+        """Do the stored bytes just before `end` equal the device's?"""
+        n = min(end, info.max_read, R.MAX_RECORD)
+        if n <= 0:
+            return True
+        got_night, got_off, data = await self.client.request(P.READ, (entry.night_id, end - n, n))
+        self._check_data(entry, end - n, n, got_night, got_off, data)
+        with open(path, "rb") as f:
+            f.seek(end - n)
+            mine = f.read(n)
+        return mine == data
+
+    @staticmethod
+    def _match(
+        candidates: list[StoredNight], probe: tuple[NightHeader, bytes] | None
+    ) -> StoredNight | None:
+        if probe is not None:
+            same = [c for c in candidates if c.header.record == probe[0].record]
+            return same[0] if same else None
+        return candidates[0] if len(candidates) == 1 else None
+
+    async def _read_header(self, entry: NightEntry, info: DeviceInfo) -> tuple[NightHeader, bytes]:
+        """The device's header of a night (validated against its listing) and the bytes
+        read from offset 0 (the start of a new night's transfer)."""
+        night = entry.night_id
+        want = min(entry.size, R.MAX_RECORD)
+        data = bytearray()
+        while len(data) < want:
+            n = min(info.max_read, entry.size - len(data))
+            got_night, got_off, chunk = await self.client.request(P.READ, (night, len(data), n))
+            self._check_data(entry, len(data), n, got_night, got_off, chunk)
+            data += chunk
+            length = R.check_record(data, 0, len(data))
+            if length != R.ERR_SHORT:
+                break
+        length = R.check_record(data, 0, len(data))
+        if length <= 0 or data[1] != R.T_NIGHT:
+            why = R.ERROR_NAMES.get(length, "not a night header") if length < 0 else None
+            raise NightProblem(
+                f"its header is damaged ({why or 'the first record is not a night header'} "
+                "at byte 0), so it cannot be told apart from other nights",
+                TAKE_ADVICE,
+                takeable=True,
+            )
+        try:
+            header = parse_header(bytes(data[:length]))
+        except InputError as exc:
+            raise NightProblem(
+                f"its header cannot be read: {exc.message}", TAKE_ADVICE, takeable=True
+            ) from None
+        if header.night_id != night:
+            raise NightProblem(
+                f"the device listed night {night} but its header says night {header.night_id}",
+                TAKE_ADVICE + " (or update the firmware and sync again)",
+                takeable=True,
+            )
+        if entry.night_uid and header.night_uid != entry.night_uid:
+            raise NightProblem(
+                f"the device listed UID {entry.night_uid:016x} but the header says "
+                f"{header.night_uid:016x}",
+                TAKE_ADVICE + " (or update the firmware and sync again)",
+                takeable=True,
+            )
+        return header, bytes(data)
+
+    def _check_data(
+        self, entry: NightEntry, off: int, want: int, got_night: int, got_off: int, data: bytes
+    ) -> None:
+        if got_night != entry.night_id or got_off != off:
+            raise NightProblem(
+                f"the device answered a READ of night {entry.night_id} at {off} with night "
+                f"{got_night} at {got_off}",
+                "the night stays on the device; sync again, and update the firmware if it "
+                "happens again",
+            )
+        if len(data) != want:
+            raise NightProblem(
+                f"{len(data)} bytes at {off}, expected {want} (the device listed "
+                f"{entry.size:,} bytes)",
+                "the night stays on the device; sync again later",
+            )
 
     async def _transfer(
         self,
@@ -268,24 +534,43 @@ class SyncEngine:
         info: DeviceInfo,
         step: Callable[[int], None],
         result: NightResult,
+        seed: bytes,
     ) -> int:
-        """Pipelined READs from nf.good to entry.size; returns bytes received."""
+        """Pipelined READs from what night.bin holds to entry.size; returns bytes stored."""
         client = self.client
         night = entry.night_id
-        start = nf.good
-        next_read = start
+        start = nf.size
+        scanner = RecordScanner(start)
         recv_end = start
+        if start == 0 and seed:
+            scanner.feed(seed[: entry.size])
+            recv_end = len(seed[: entry.size])
+        next_read = recv_end
         arrived: dict[int, bytes] = {}
-        pending = bytearray()  # contiguous bytes after night.bin's end, not yet written
         reads: dict[int, int] = {}  # seq -> offset
         acks: set[int] = set()
         window = info.window
-        while recv_end < entry.size or reads or acks:
+        # Every flush costs an fsync (milliseconds): a night of tens of MB flushes in
+        # bigger steps, so a cut re-reads at most MAX_FLUSH_BYTES of it.
+        flush_bytes = max(self.flush_bytes, min(MAX_FLUSH_BYTES, entry.size // 64))
+        while True:
             while len(reads) + len(acks) < window and next_read < entry.size:
                 n = min(info.max_read, entry.size - next_read)
                 seq = await client.send(P.READ, (night, next_read, n))
                 reads[seq] = next_read
                 next_read += n
+            at_end = recv_end >= entry.size
+            if recv_end - nf.size >= flush_bytes or (at_end and recv_end > nf.size):
+                scanner.scan()
+                # A closed night is served whole, even a damaged tail: store every byte.
+                # An open night's bytes that do not settle yet wait for the next sync.
+                cut = recv_end if at_end and entry.closed else scanner.pos
+                if cut > nf.size:
+                    nf.append(scanner.view(nf.size, cut))
+                    scanner.drop(cut)
+                    acks.add(await client.send(P.ACK, (night, nf.size)))
+            if at_end and not reads and not acks:
+                break
             seq, mtype, values = await client.reply()
             if mtype == P.ACK:
                 acks.discard(seq)
@@ -295,91 +580,92 @@ class SyncEngine:
             if off is None:
                 continue
             got_night, got_off, data = values
-            if got_night != night or got_off != off:
-                raise DeviceError(
-                    f"device answered a READ of night {night} at {off} with night "
-                    f"{got_night} at {got_off}",
-                    client.transport.name,
-                )
-            want = min(info.max_read, entry.size - off)
-            if len(data) != want:
-                raise DeviceError(
-                    f"night {night}: {len(data)} bytes at {off}, expected {want}",
-                    client.transport.name,
-                )
+            self._check_data(
+                entry, off, min(info.max_read, entry.size - off), got_night, got_off, data
+            )
             arrived[off] = data
             while recv_end in arrived:
                 chunk = arrived.pop(recv_end)
-                pending += chunk
+                scanner.feed(chunk)
                 recv_end += len(chunk)
             step(recv_end - start)
-            at_end = recv_end >= entry.size
-            if len(pending) >= self.flush_bytes or at_end:
-                if at_end and entry.closed:
-                    cut = len(pending)  # the device's whole night, even a damaged tail
-                    _, damage = verified_end(pending)
-                else:
-                    cut, damage = verified_end(pending)
-                if nf.size == 0 and cut and pending[1] != R.T_NIGHT:
-                    raise DeviceError(
-                        f"night {night} does not begin with a night header",
-                        client.transport.name,
-                    )
-                if cut:
-                    nf.damage.extend(nf.size + d for d in damage)
-                    nf.append(pending[:cut])
-                    del pending[:cut]
-                    acks.add(await client.send(P.ACK, (night, nf.size)))
-        return recv_end - start
+        damage = scanner.describe_damage()
+        if damage:
+            result.problem = f"{damage} (stored as the device has them)"
+        return nf.size - start
 
     def _update_folder(
-        self, nf: NightFile, info: DeviceInfo, entry: NightEntry, folder: Path
+        self,
+        nf: NightFile,
+        info: DeviceInfo,
+        entry: NightEntry,
+        folder: Path,
+        result: NightResult,
     ) -> bool:
         """Decode night.bin and write the night folder, unless it is already current."""
-        data = nf.path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        night = decode_night(data, nf.path)
-        anchors = list(night.records.anchors)
+        night = read_records_file(nf.path)
+        anchors = list(night.anchors)
+        warnings: list[str] = []
         log = clock_log.read(folder / "clock.csv")
-        extra = clock_log.anchor_after(anchors, log)
+        extra = clock_log.anchor_after(anchors, log, warnings.append)
         extra_anchors = [extra] if extra is not None else []
         stamp = {
-            "night_bin_sha256": digest,
+            "night_bin_sha256": _sha256(nf.path),
             "clock_anchors": ";".join(f"{d}:{u}" for d, u in anchors + extra_anchors),
+            "folder_format": FOLDER_FORMAT,
         }
-        summary_path = nf.path.parent / "summary.json"
+        summary_path = nf.path.parent / SUMMARY
         if _stamped(summary_path, stamp):
             return False
-        decoded = decode_night(
-            data,
-            nf.path,
+        decoded = decode_records(
+            night,
             extra_anchors,
             source=f"device {info.device_id} night {entry.night_id}",
         )
-        h = decoded.records.header
+        for w in warnings:
+            decoded.clock.warnings.append(w)
+            self.log(f"night {entry.night_id}: {w}")
+        decoded.info.clock = decoded.clock.summary()
+        h = night.header
+        problems = [decoded.problem] if decoded.problem else []
+        if decoded.info.recording_s <= 0:
+            # Only a header (stopped as it started), or nothing readable after it: the
+            # bytes are stored and acknowledged; there is nothing to score or draw.
+            result.problem = "; ".join(["no night folder: no data to analyse", *problems])
+            return False
         decoded.info.extra.update(
             {
                 "device_id": h.device_id,
                 "night_id": str(h.night_id),
+                "night_uid": f"{h.night_uid:016x}" if h.night_uid else "",
+                "night_key": night_key(h),
+                "boot_count": str(h.boot_count),
+                "header_format": str(h.format_version),
                 "firmware": h.firmware,
                 "board": h.board,
-                "closed": "yes" if decoded.records.closed else "no (still recording)",
-                "clock_drift_ppm": str(decoded.clock.drift_ppm()),
-                "night_bin_bytes": str(len(data)),
-                "log_problem": decoded.problem or "",
+                "closed": "yes" if night.closed else "no (still recording)",
+                "clock_drift_ppm": ""
+                if decoded.clock.drift_ppm is None
+                else str(round(decoded.clock.drift_ppm)),
+                "night_bin_bytes": str(nf.size),
+                "log_problem": "",
                 **stamp,
             }
         )
         scoring = score_movements(decoded.movements, decoded.info, self.params)
 
-        raw = raw_trace(
-            decoded.records.raw, h.imu, (h.accel_scale, h.gyro_scale), decoded.info, nf.path
-        )
-
-        def add_edf(tmp: Path) -> None:
+        def add_files(tmp: Path) -> None:
             write_edf(tmp / "night.edf", decoded.epochs, scoring, decoded.info, h.device_id)
-            if raw is not None:  # a validation night: what the detector saw, re-analysable
-                write_trace(tmp / "raw.csv", raw)
+            if night.raw_chunks:  # a validation night: what the detector saw, re-analysable
+                write_raw_csv(
+                    nf.path,
+                    tmp / "raw.csv",
+                    h.imu,
+                    (h.accel_scale, h.gyro_scale),
+                    decoded.info,
+                    problems.append,
+                )
+            decoded.info.extra["log_problem"] = "; ".join(problems)
 
         write_night_folder(
             nf.path.parent,
@@ -388,9 +674,12 @@ class SyncEngine:
             scoring,
             decoded.info,
             detector=decoded.detector,
-            extra=add_edf,
+            extra=add_files,
             picture=self.picture,
+            markers=decoded.markers,
         )
+        if problems and not result.problem:
+            result.problem = "; ".join(problems)
         return True
 
 

@@ -66,3 +66,20 @@ def test_edf_round_trip_through_mne(tmp_path):
     series = texts.index("PLM series 1")
     assert ann.onset[series] == pytest.approx(100.0, abs=1e-3)
     assert ann.duration[series] == pytest.approx(81.5, abs=1e-3)
+
+
+@pytest.mark.parametrize("minutes, seed", [(240, 1), (247, 2), (300, 3), (480, 4), (540, 5)])
+def test_long_nights_of_any_density_are_written(tmp_path, minutes, seed):
+    """edfio refused about one night in five of a few hours (annotation records of some
+    lengths: their duration missed the signals' by a float's last bit); every night must
+    give its EDF, and MNE must read every annotation back. The nights are the fake
+    device's (tests/fake_device.py), the first one a night that was refused."""
+    from fake_device import NightSpec, build_night
+    from legsense.night_decode import decode_night
+
+    decoded = decode_night(build_night(NightSpec(1, uid=0x51, minutes=minutes, seed=seed)))
+    scoring = score_movements(decoded.movements, decoded.info, ScoringParams())
+    path = tmp_path / "night.edf"
+    write_edf(path, decoded.epochs, scoring, decoded.info)
+    raw = mne.io.read_raw_edf(path, verbose="error")
+    assert list(raw.annotations.description).count("LM") == len(scoring.lms) > 100

@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"nights    {len(nights)}")
     for n in nights:
         state = "closed" if n.closed else "recording"
+        uid = f"{n.night_uid:016x}" if n.night_uid else "(no UID)"
         print(
-            f"  {n.night_id:>6}  {_when(n.start_ms, n.utc):>25}  {n.size:>9,} bytes  "
-            f"acked {n.acked:,}  {state}"
+            f"  {n.night_id:>6}  {uid:>16}  {_when(n.start_ms, n.utc):>25}  {n.size:>9,} "
+            f"bytes  acked {n.acked:,}  {state}"
         )
     return 0

@@ -9,7 +9,9 @@ from pathlib import Path
 from legsense import clock_log
 from legsense.commands.device_options import add_device_options, with_device
 from legsense.device_client import host_utc_ms
-from legsense.sync import data_dir, safe_name
+from legsense.night_folder import ensure_writable_dir
+from legsense.night_store import device_folder_name
+from legsense.sync import data_dir
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -32,13 +34,15 @@ def _iso(ms: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.set:
+        root = ensure_writable_dir(data_dir(args.out))  # before the device is touched
 
         async def set_work(client):
-            return client.info, await client.set_time()
+            assert client.info is not None  # with_device said HELLO first
+            folder = ensure_writable_dir(root / device_folder_name(client.info.device_id))
+            return folder, await client.set_time()
 
-        info, s = with_device(args, set_work)
-        assert info is not None
-        clock_log.append(data_dir(args.out) / safe_name(info.device_id) / "clock.csv", s)
+        folder, s = with_device(args, set_work)
+        clock_log.append(folder / "clock.csv", s)
         if s.previous_utc_ms:
             off = s.previous_utc_ms - s.mid_utc_ms
             print(f"device was {off:+d} ms off; set to {_iso(s.sent_utc_ms)}")

@@ -663,11 +663,12 @@ class App:
         return True, why
 
     def _watermark(self, odr_hz):
-        # The config's, or (0) the largest the FIFO allows (the driver's choice) within
-        # what a sleep may last before the watchdog's margin.
+        # The config's, or (0) the largest the FIFO allows (the driver's choice), at most
+        # 90 % of what a sleep may last before the watchdog's margin (the FIFO interrupt
+        # then comes before the backup timer).
         wm = self.cfg["fifo_watermark"]
-        cap = (self.cfg["watchdog_ms"] - WDT_MARGIN_MS) * odr_hz // 1000
-        return int(cap if wm == 0 else min(wm, cap))
+        cap = self._sleep_cap_ms() * 9 // 10 * odr_hz // 1000
+        return int(max(1, cap if wm == 0 else min(wm, cap)))
 
     def _watch(self, imu, odr, t):
         # Awake, the FIFO is polled every AWAKE_POLL_MS. Sleeping, the MCU wakes when the
@@ -858,10 +859,14 @@ class App:
     async def _wait(self):
         # Until the next burst is due (recording) or the watchdog wants feeding (idle):
         # light sleep whenever allowed and nothing else is due sooner, else an ordinary
-        # asyncio wait with the board awake.
+        # asyncio wait with the board awake. Returns early when a night starts or ends
+        # meanwhile, or when the FIFO interrupt says a burst is waiting.
         recording = self._sampling_now()
         start = hal.ticks_ms()
         span = self._sleep_span_ms if recording else self._sleep_cap_ms()
+        # INT1 still active right after a burst was read: the read failed (a bus or IMU
+        # fault). The line cannot wake anyone now; poll awake (the stall rule decides).
+        stuck = self._int1_asserted()
         while True:
             why = self.awake_reason()
             self.sleep_stats.awake_reason = why
@@ -869,17 +874,30 @@ class App:
                 self._slept = False
                 await hal.sleep_ms(self._poll_ms if recording else IDLE_POLL_MS)
                 return
+            if self._sampling_now() != recording:
+                return
             left = span - hal.ticks_diff(hal.ticks_ms(), start)
             if left <= 0:
                 return
+            if self._int1_asserted():
+                if recording and not stuck:
+                    return  # the FIFO is at its watermark: read it now
+                self._slept = False
+                await hal.sleep_ms(self._poll_ms)  # cannot sleep on a line held active
+                continue
             other = hal.next_deadline_ms()
             ms = left if other < 0 else min(left, other)
             if ms < LIGHT_SLEEP_MIN_MS:
                 await hal.sleep_ms(ms)  # 0: lets the tasks that are ready run first
                 continue
+            t = hal.ticks_ms()
             cause = self._lightsleep(ms)
-            if cause != hal.WAKE_TIMER and self._after_pin_wake(recording):
-                return  # INT1: the FIFO is at its watermark, read it now
+            if cause != hal.WAKE_TIMER:
+                self._after_pin_wake()
+                if hal.ticks_diff(hal.ticks_ms(), t) <= 0 and not self._int1_asserted():
+                    # A wake source already at its level (a stuck line): do not spin.
+                    await hal.sleep_ms(self._poll_ms)
+                    continue
             await hal.sleep_ms(0)  # the tasks due now run before we look again
 
     def _lightsleep(self, ms):
@@ -890,16 +908,18 @@ class App:
         self.sleep_stats.note(t, hal.ticks_ms(), cause, hal.ticks_diff)
         return cause
 
-    def _after_pin_wake(self, recording):
-        # A pin woke the chip: the FIFO interrupt (True: read it now), the button (its
-        # task takes the press as the pin interrupt would have), or USB power (the next
-        # awake_reason() sees it).
+    def _after_pin_wake(self):
+        # A pin woke the chip: the button's task takes the press as its pin interrupt
+        # would have (it does not run in light sleep); USB power shows in the next
+        # awake_reason(), the FIFO interrupt in _int1_asserted().
         button = self.button
         if button is not None and button.pressed() and self._button_flag is not None:
             self._button_flag.set()
+
+    def _int1_asserted(self):
         int1 = self._int1
         pin = self._int1_in
-        return recording and int1 is not None and pin is not None and pin.value() == int1[1]
+        return int1 is not None and pin is not None and pin.value() == int1[1]
 
     def awake_reason(self):
         """Why the board must stay awake now ("" when it may light-sleep): no sleep

@@ -372,4 +372,7 @@ def next_deadline_ms():
                 best = left
     if best < 0:
         return -1
-    return max(0, int(best + 0.999))
+    if best <= 0.0:
+        return 0  # due: it runs at the loop's next turn
+    whole = int(best)
+    return whole + 1 if whole < best else whole  # a timer not yet due is >= 1 ms away

@@ -21,9 +21,10 @@ Node.js) with the board's flash in a host folder, and serves from one thread:
   the FIFO fills, the watchdog's deadline) and paced: simulated time runs at `speed`
   times real time meanwhile, and a host event (set_usb()) can end the sleep earlier.
   Bytes sent to the serial port while the chip sleeps are dropped (`rx_dropped`), as a
-  sleeping ESP32's UART receives nothing. Every sleep is logged in `sleep_log` with the
-  firmware's CPU time and the I2C bytes of the awake stretch before it (the benchmark's
-  duty cycle). The USB cable is plugged in unless usb_powered=False: then the virtual
+  sleeping ESP32's UART receives nothing. Every awake stretch (from a wake, or the boot,
+  to the next sleep) is logged in `awake_log` with what woke it, the firmware's CPU time
+  and the I2C bytes it read (the benchmark's duty cycle); the sleeps themselves are in
+  `sim.sleeps`. The USB cable is plugged in unless usb_powered=False: then the virtual
   board's VBUS pin (profile usb.vbus) reads 0 and the firmware may sleep.
 
 Simulated time is the VM's (board_runner.mjs): it advances only while the VM waits, at
@@ -151,9 +152,10 @@ class VirtualBoard:
         self.sim.trace_start_ns = NEVER_NS  # set when the IMU is first switched on
         self._sleep: dict | None = None  # the VM's pending machine.lightsleep()
         self._events: list[tuple[str, object]] = []  # host events (set_usb) to apply
-        self.sleep_log: list[dict] = []  # one entry per sleep: the awake stretch before it
+        self.awake_log: list[dict] = []  # each awake stretch: what woke it, CPU, I2C bytes
         self.rx_dropped = 0  # serial bytes that arrived while the chip slept
         self._bus_mark = (0, 0)  # bus bytes read, clocks at the last wake
+        self._woke = (0, 0.0)  # (cause, ms) of the last wake (0: a boot)
         self._empty_bus = EmulatedI2C(-1, -1, -1)
         self._world = 0.0  # simulated ms: where the VM's clock stood at its last word
         self._rtc_offset_ms: float | None = None  # None: restarts with the power
@@ -289,6 +291,7 @@ class VirtualBoard:
         start_ms = self._world + common.BOOT_MS
         self._world = start_ms
         self._sleep = None
+        self._woke = (0, start_ms)
         if self._rtc_offset_ms is None:  # powered on: the RTC starts at 2000-01-01 now
             self._rtc_offset_ms = -(start_ms - common.BOOT_MS)
             self._rtc_memory = ""
@@ -574,9 +577,11 @@ class VirtualBoard:
         ids = tuple(int(p) for p in str(pins).split(",") if p)
         sim.ext1 = (ids, bool(high)) if ids else None
         stats = sim.bus.stats
-        self.sleep_log.append(
+        self.awake_log.append(
             {
-                "start_ms": t0,
+                "woke_by": self._woke[0],
+                "start_ms": self._woke[1],
+                "end_ms": t0,
                 "cpu_us": int(req.get("cpu_us", 0)),
                 "bridge_us": int(req.get("bridge_us", 0)),
                 "bus_requests": int(req.get("bus", 0)),
@@ -653,9 +658,7 @@ class VirtualBoard:
         self._world = max(self._world, t_ms)
         stats = sim.bus.stats
         self._bus_mark = (stats.bytes_read, stats.clocks)
-        entry = self.sleep_log[-1]
-        entry["end_ms"] = t_ms
-        entry["cause"] = cause
+        self._woke = (cause, t_ms)
         if cause < 0:
             reply = {"t": t_ms, "cause": 0, "reset": "watchdog"}
         else:

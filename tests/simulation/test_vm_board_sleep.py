@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 import tty
 
 import pytest
@@ -56,9 +57,13 @@ def test_sync_works_against_a_board_that_slept_through_its_night(tmp_path):
         # A host talking now reaches nobody: a sleeping chip's UART hears nothing.
         fd = os.open(board.port, os.O_RDWR | os.O_NOCTTY)
         tty.setraw(fd)
-        board.wait_world_ms(start + 60_000, timeout_s=120)
-        os.write(fd, b"\x00" * 16)
-        board.wait_world_ms(board.world_ms() + 20_000, timeout_s=120)
+        board.wait_world_ms(start + 70_000, timeout_s=120)
+        for _ in range(200):  # bytes that land in an awake moment reach the link instead
+            if board.rx_dropped >= 16:
+                break
+            if board.asleep_for_s() > 0.03:
+                os.write(fd, b"\x00" * 16)
+            time.sleep(0.005)
         os.close(fd)
         board.wait_world_ms(start + trace.t_s[-1] * 1000.0 + 1000.0, timeout_s=120)
         board.set_usb(True)  # morning: plugged in again, it wakes and stays awake
@@ -69,7 +74,7 @@ def test_sync_works_against_a_board_that_slept_through_its_night(tmp_path):
         log = board.awake_log
         dropped = board.rx_dropped
         sleeps = board.sim.sleeps
-    assert dropped == 16
+    assert dropped >= 16
     # It slept once the host had been quiet for a minute (the `start` it got last):
     # bursts every 5.38 s on INT1 from then on, and only short timer wakes between.
     int1 = [s for s in sleeps if s.cause == common.EXT1_WAKE]

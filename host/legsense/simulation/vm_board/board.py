@@ -226,6 +226,13 @@ class VirtualBoard:
         """The firmware hangs for good (nothing runs); the watchdog will reset it."""
         self._signal(signal.SIGUSR2)
 
+    def asleep_for_s(self) -> float:
+        """Real seconds left in the light sleep the firmware is in now (0: awake)."""
+        sleep = self._sleep
+        if sleep is None:
+            return 0.0
+        return max(0.0, self._sleep_left_s(sleep))
+
     def set_usb(self, powered: bool) -> None:
         """Plug in (True) or pull out the USB cable: the VBUS pin follows at the current
         simulated time, and a sleeping firmware wakes if VBUS is one of its sources."""
@@ -630,8 +637,8 @@ class VirtualBoard:
         paced = sleep["t0"] + (time.monotonic() - sleep["real0"]) * self.speed * 1000.0
         return min(paced, sleep["wake"])
 
-    def _sleep_left_s(self) -> float:
-        sleep = self._sleep
+    def _sleep_left_s(self, sleep: dict | None = None) -> float:
+        sleep = sleep or self._sleep
         assert sleep is not None
         left_ms = sleep["wake"] - (sleep["t0"] + (time.monotonic() - sleep["real0"]) * 1000.0 * self.speed)
         return left_ms / 1000.0 / self.speed

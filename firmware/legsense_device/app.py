@@ -51,12 +51,12 @@ from legsense_core.detector import HELD_MAX
 
 from legsense_device import board as boards
 from legsense_device import config, hal, resume, status_led
-from legsense_device.sleep import SleepStats, wake_plan
 from legsense_device.debounce import POLL_MS, Debouncer
 from legsense_device.imu_detect import open_imu
 from legsense_device.night_log import STATUS_FULL, FlashFull, NightLog
 from legsense_device.sampler import Sampler
 from legsense_device.session import RECORDING, NightSession
+from legsense_device.sleep import SleepStats, wake_plan
 from legsense_device.wall_clock import WallClock
 
 FIRMWARE_VERSION = "0.1.0"
@@ -781,9 +781,7 @@ class App:
             if sys.implementation.name != "micropython":
                 return  # CPython without an injected port (tests): no USB serial here
             port = StdioPort()
-        link = UsbLink(ProtocolServer(AppControl(self)), port)
-        link.on_frame = self._note_link
-        await link.run()
+        await UsbLink(ProtocolServer(AppControl(self)), port, self._note_link).run()
 
     def _note_link(self):
         # A host talks on the serial link: stay awake a while (see awake_reason).

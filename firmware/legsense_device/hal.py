@@ -341,8 +341,12 @@ def input_pin(pin):
     return machine.Pin(pin, machine.Pin.IN)
 
 
-def axp192_vbus(i2c, buf=bytearray(1)):
+_AXP192_BUF = bytearray(1)  # one register read, no allocation per check
+
+
+def axp192_vbus(i2c):
     """True while the AXP192 PMU sees USB power (register 0x00 bit 5, VBUS present)."""
+    buf = _AXP192_BUF
     try:
         i2c.readfrom_mem_into(_AXP192_ADDR, 0x00, buf)
     except OSError:

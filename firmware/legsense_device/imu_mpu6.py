@@ -274,7 +274,7 @@ class MPU6:
                 acc[j + 1] = v - 65536 if v & 0x8000 else v
                 v = (b[i + 4] << 8) | b[i + 5]
                 acc[j + 2] = v - 65536 if v & 0x8000 else v
-                if with_gyr:
+                if with_gyr and gyr is not None:  # (the second test: for the type checker)
                     g = i + g0
                     v = (b[g] << 8) | b[g + 1]
                     gyr[j] = v - 65536 if v & 0x8000 else v

@@ -12,6 +12,7 @@ analyze` of the same trace (an independent run of the detector on all samples at
 
 from __future__ import annotations
 
+import itertools
 import statistics
 
 import pytest
@@ -78,7 +79,7 @@ def test_a_sleeping_night_wakes_on_int1_and_records_the_same_night(root):
     # The FIFO wakes the MCU every 224 samples: 4.31 s at 52 Hz (bursts after the first,
     # whose sleep began before the night).
     int1 = bursts(board, EXT1)
-    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in zip(int1, int1[1:], strict=False)]
+    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in itertools.pairwise(int1)]
     assert statistics.median(gaps) == pytest.approx(224 / RATE, abs=0.02)
     assert len(int1) == pytest.approx(900 * RATE / 224, abs=2)
     # The other wakes are timers (LED, schedule, storage), never more than the bursts'
@@ -93,7 +94,7 @@ def test_accelerometer_only_bursts_are_capped_by_the_watchdog(root):
     run, board, events, epochs = sleeping_night(root, trace, config={"gyro": False})
     check_intact(run, board, events, epochs, trace)
     int1 = bursts(board, EXT1)
-    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in zip(int1, int1[1:], strict=False)]
+    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in itertools.pairwise(int1)]
     # 512 accel words would hold 9.8 s; the app's cap is 5.4 s of sleep: 280 samples.
     assert statistics.median(gaps) == pytest.approx(280 / RATE, abs=0.02)
 
@@ -105,7 +106,7 @@ def test_mpu6886_latched_interrupt_wakes_the_mcu(root):
     int1 = bursts(board, EXT1)
     assert len(int1) > 100
     # 1024 bytes / 14 = 73 samples; watermark 73 - 9 = 64 samples at 1000/19 Hz.
-    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in zip(int1, int1[1:], strict=False)]
+    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in itertools.pairwise(int1)]
     assert statistics.median(gaps) == pytest.approx(64 * 19 / 1000, abs=0.02)
     assert board.imu.regs[0x37] & 0x20  # INT_PIN_CFG.LATCH_INT_EN
 
@@ -124,7 +125,7 @@ def test_a_firmware_sleeping_without_int1_or_its_timer_fails_the_night_check(roo
     from legsense_device import hal
 
     def break_it(app, board):
-        ext0, ext1 = app._wake
+        ext0, _ext1 = app._wake
         hal.set_wake_sources(ext0, ((34,), True))  # VBUS only
         app._int1 = None
         app._int1_in = None

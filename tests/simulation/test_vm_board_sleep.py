@@ -11,6 +11,7 @@ per sensor).
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import time
@@ -20,6 +21,7 @@ import pytest
 from legsense.simulation.micropython_vm import unavailable_reason
 from legsense.simulation.vm_board.board import VirtualBoard
 from legsense.simulation.vm_board.mp_lib import sim_machine_common as common
+from legsense.trace import write_trace
 from test_hil_replay import (
     TRACES,
     as_sampled,
@@ -29,8 +31,6 @@ from test_hil_replay import (
     load,
     night_folder,
 )
-
-from legsense.trace import write_trace
 
 pytestmark = pytest.mark.hil
 
@@ -78,7 +78,7 @@ def test_sync_works_against_a_board_that_slept_through_its_night(tmp_path):
     # It slept once the host had been quiet for a minute (the `start` it got last):
     # bursts every 5.38 s on INT1 from then on, and only short timer wakes between.
     int1 = [s for s in sleeps if s.cause == common.EXT1_WAKE]
-    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in zip(int1, int1[1:], strict=False)]
+    gaps = [(b.end_ns - a.end_ns) / 1e9 for a, b in itertools.pairwise(int1)]
     asleep_s = trace.t_s[-1] - 60.0
     assert len(int1) >= int(asleep_s / (140 / 26.0)) - 1
     assert statistics.median(gaps) == pytest.approx(140 / 26.0, abs=0.02)

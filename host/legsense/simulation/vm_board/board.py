@@ -640,7 +640,9 @@ class VirtualBoard:
     def _sleep_left_s(self, sleep: dict | None = None) -> float:
         sleep = sleep or self._sleep
         assert sleep is not None
-        left_ms = sleep["wake"] - (sleep["t0"] + (time.monotonic() - sleep["real0"]) * 1000.0 * self.speed)
+        left_ms = sleep["wake"] - (
+            sleep["t0"] + (time.monotonic() - sleep["real0"]) * 1000.0 * self.speed
+        )
         return left_ms / 1000.0 / self.speed
 
     def _check_sleep(self) -> None:

@@ -460,7 +460,7 @@ const host = {
   i2c: (op, busId, scl, sda, addr, reg, hex, n) => {
     const [status, data] = busRequest({ op, bus: [busId, scl, sda], addr, reg, hex, n });
     if (status !== 0) return status; // an errno: the driver sees OSError
-    return new Uint8Array(data);
+    return data.toString("hex");
   },
   adc_uv: (pin) => busRequest({ op: "adc", pin })[1].readInt32LE(0),
   wdt_start: (ms) => {

@@ -99,25 +99,27 @@ class I2C:
             raise OSError(r)
         return r
 
+    # Data come back as hex text: unhexlify is C, a JS byte array would be copied into
+    # Python element by element (slow, and counted as the firmware's CPU time).
     def scan(self):
-        return list(bytes(self._xfer("scan", 0, 0, None, 0)))
+        return list(unhexlify(self._xfer("scan", 0, 0, None, 0)))
 
     def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
         n = len(buf)
-        buf[0:n] = bytes(self._xfer("rm", addr, memaddr, None, n))
+        buf[0:n] = unhexlify(self._xfer("rm", addr, memaddr, None, n))
 
     def readfrom_mem(self, addr, memaddr, nbytes, addrsize=8):
-        return bytes(self._xfer("rm", addr, memaddr, None, nbytes))
+        return unhexlify(self._xfer("rm", addr, memaddr, None, nbytes))
 
     def writeto_mem(self, addr, memaddr, buf, addrsize=8):
         self._xfer("wm", addr, memaddr, buf, 0)
 
     def readfrom(self, addr, nbytes, stop=True):
-        return bytes(self._xfer("r", addr, 0, None, nbytes))
+        return unhexlify(self._xfer("r", addr, 0, None, nbytes))
 
     def readfrom_into(self, addr, buf, stop=True):
         n = len(buf)
-        buf[0:n] = bytes(self._xfer("r", addr, 0, None, n))
+        buf[0:n] = unhexlify(self._xfer("r", addr, 0, None, n))
 
     def writeto(self, addr, buf, stop=True):
         self._xfer("w", addr, 0, buf, 0)

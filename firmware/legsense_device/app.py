@@ -1,9 +1,9 @@
 # The legsense app: boot, the night session's asyncio tasks and the command interface.
 #
 # Tasks (all in one asyncio loop):
-#   sampling  reads the IMU FIFO about twice per watermark while recording and feeds the
-#             watchdog, but only while samples keep coming: a stuck sampler resets the
-#             board (and boot recovery then closes the night cleanly)
+#   sampling  reads the IMU FIFO in bursts while recording and feeds the watchdog, but
+#             only while samples keep coming: a stuck sampler resets the board (and the
+#             night resumes); between bursts it is the one that light-sleeps (below)
 #   storage   flushes the night log every minute and watches the flash reserve
 #   led       plays the state's pattern (status_led.PATTERNS)
 #   button    idle: a short press starts a night; recording: a short press logs the
@@ -20,6 +20,14 @@
 # resumes the same night with a "resumed" marker, unless five resets came within ten
 # minutes (then the night ends with a "reset loop" marker). A crash of the sampling
 # task, or of the whole app, while recording resets the board at once to resume.
+#
+# Light sleep (docs/firmware.md, "Sleeping between bursts"): when nothing is due before
+# the next deadline (the FIFO's next burst, or another task's timer) the sampling task
+# puts the ESP32 in light sleep, woken by the IMU's FIFO interrupt (INT1, an RTC GPIO),
+# the button, USB power appearing (VBUS sense) or the timer. It stays awake instead
+# while USB is powered, a BLE link advertises or is connected, a host talked on the
+# serial link in the last minute, the button is being handled, or a replay night runs:
+# a sleeping chip hears nothing on its UART or radio.
 #
 # Never a boot loop: every boot step that fails (no IMU, bad config or board profile,
 # broken flash) is reported in the boot line and status(), shown by the LED, and the
@@ -48,11 +56,18 @@ from legsense_device.imu_detect import open_imu
 from legsense_device.night_log import STATUS_FULL, FlashFull, NightLog
 from legsense_device.sampler import Sampler
 from legsense_device.session import RECORDING, NightSession
+from legsense_device.sleep import SleepStats, wake_plan
 from legsense_device.wall_clock import WallClock
 
 FIRMWARE_VERSION = "0.1.0"
 NIGHTS_DIR = "/nights"
 IDLE_POLL_MS = 500  # sampling task while not recording (it still feeds the watchdog)
+AWAKE_POLL_MS = 250  # FIFO polling while the board stays awake (USB, BLE, link, replay)
+STALL_AWAKE_MS = 2000  # awake: no sample for this long means a stuck sampler
+LIGHT_SLEEP_MIN_MS = 5  # a shorter wait is not worth a sleep (waking takes ~1 ms)
+WDT_MARGIN_MS = 2000  # a sleep ends at least this long before the watchdog would fire
+LINK_AWAKE_MS = 60000  # stay awake this long after a host's last frame on the serial link
+NO_BATTERY_MV = 2500  # "no-battery" VBUS sense: below this the board runs from USB
 FLUSH_MS = 60000
 SCHEDULE_MS = 30000
 BATTERY_MS = 600000
@@ -105,8 +120,20 @@ class App:
         self.battery_percent = -1
         self.read_errors = 0
         self._poll_ms = IDLE_POLL_MS
-        self._stall_ms = 2000
+        self._stall_ms = STALL_AWAKE_MS  # while sleeping between bursts (set by _watch)
+        self._sleep_span_ms = IDLE_POLL_MS  # longest sleep while recording (_watch)
         self._last_progress = 0
+        self._wake = None  # (ext0, ext1) once the wake sources are set: may light-sleep
+        self._int1 = None  # (gpio, active level) of the IMU's FIFO interrupt, if wired
+        self._int1_in = None  # its input pin
+        self._vbus_in = None  # the VBUS sense pin (profile usb.vbus a GPIO)
+        self._int1_used = False  # this night's FIFO watermark drives INT1
+        self._slept = False  # the last wait was a light sleep (stall rule, see _feed_if_alive)
+        self.sleep_stats = SleepStats()
+        self._link_at = None  # ticks of the host's last frame on the serial link
+        self._button_flag = None  # the button task's edge flag (a wake sets it too)
+        self._button_busy = False
+        self.ble_link = None
         self.reset_cause = "power-on"  # why this boot happened (hal.reset_cause + RTC)
         self.boot_count = 0
         self.rtc = resume.RtcBlock()  # what survives a reset (resume.py)
@@ -136,6 +163,7 @@ class App:
         self._try("clock", self._open_clock)
         self._try("flash", self._open_log)
         self._try("resume", self._resume_or_close)
+        self._try("sleep", self._open_sleep)
         self._try("watchdog", self._open_watchdog)
         self.boot_line = self._make_boot_line()
         print(self.boot_line)
@@ -326,6 +354,28 @@ class App:
     def _open_watchdog(self):
         self.watchdog = hal.Watchdog(self.cfg["watchdog_ms"])
 
+    def _open_sleep(self):
+        # The wake sources: the IMU's FIFO interrupt (if its pin is wired and the chip
+        # has one), the button, USB power appearing. A board without light sleep, or
+        # with sources ext0/ext1 cannot take, stays awake (the reason is in the errors).
+        prof = self.profile
+        vbus = prof["usb"]["vbus"]
+        vbus_src = None
+        if isinstance(vbus, int) and not isinstance(vbus, bool):
+            vbus_src = (vbus, 1)
+            self._vbus_in = hal.input_pin(vbus)
+        if not hal.can_sleep():
+            return
+        int1 = prof["imu"]["int1_pin"]
+        if int1 is not None and self.imu is not None and getattr(self.imu, "has_fifo_int", False):
+            self._int1 = (int1, 0 if prof["imu"]["int1_active_low"] else 1)
+            self._int1_in = hal.input_pin(int1)
+        btn = prof["button"]
+        button = None if btn is None else (btn["pin"], 0 if btn["active_low"] else 1)
+        ext0, ext1 = wake_plan((self._int1, button, vbus_src))
+        hal.set_wake_sources(ext0, ext1)
+        self._wake = (ext0, ext1)
+
     def _make_boot_line(self):
         imu = "none"
         if self.imu is not None:
@@ -493,6 +543,7 @@ class App:
             "reset_cause": self.reset_cause,
             "boot_count": self.boot_count,
             "resume": self.resume_report,
+            "sleep": self.sleep_stats.as_dict(t, hal.ticks_diff),
         }
 
     def led_state(self):
@@ -528,17 +579,21 @@ class App:
             return False, "cannot record"
         t = hal.ticks_ms()
         replay = self.replay
+        odr_cfg = cfg["odr_hz"] if replay is None else replay.odr_hz
+        self._int1_used = self._int1 is not None and replay is None
         try:
             odr = sampler.begin(
                 log,
-                cfg["odr_hz"] if replay is None else replay.odr_hz,
+                odr_cfg,
                 cfg["accel_fs_g"],
                 cfg["gyro_fs_dps"],
                 cfg["gyro"] if replay is None else replay.gyro,
-                cfg["fifo_watermark"],
+                self._watermark(odr_cfg),
                 cfg["epoch_s"] * 1000,
                 resume_ms if resume_ms > 0 else 0,
                 cfg["raw_samples"],
+                self._int1_used,
+                self._int1 is not None and self._int1[1] == 0,
             )
         except OSError as e:
             self.session.stop("error")
@@ -608,13 +663,31 @@ class App:
         self._mirror(t, force=True)
         return True, why
 
+    def _watermark(self, odr_hz):
+        # The config's, or (0) the largest the FIFO allows (the driver's choice), at most
+        # 90 % of what a sleep may last before the watchdog's margin (the FIFO interrupt
+        # then comes before the backup timer).
+        wm = self.cfg["fifo_watermark"]
+        cap = self._sleep_cap_ms() * 9 // 10 * odr_hz // 1000
+        return int(max(1, cap if wm == 0 else min(wm, cap)))
+
     def _watch(self, imu, odr, t):
-        # Poll about twice per watermark; give up feeding the watchdog after four
-        # watermarks (at least 2 s) without a sample.
-        wm_ms = imu.watermark * 1000 // max(1, int(odr))
-        self._poll_ms = max(20, wm_ms // 2)
-        self._stall_ms = max(2000, 4 * wm_ms)
+        # Awake, the FIFO is polled every AWAKE_POLL_MS. Sleeping, the MCU wakes when the
+        # FIFO reaches its watermark: by INT1, with a timer backing it up halfway from
+        # the watermark to a full FIFO; without INT1, by that timer at the watermark.
+        # The watchdog is fed only while samples keep coming: awake, for STALL_AWAKE_MS
+        # after the last one; sleeping, for two such spans.
+        rate = max(1, int(odr))
+        wm_ms = imu.watermark * 1000 // rate
+        cap_ms = getattr(imu, "capacity", imu.watermark) * 1000 // rate
+        span = wm_ms + (cap_ms - wm_ms) // 2 if self._int1_used else wm_ms
+        self._sleep_span_ms = max(LIGHT_SLEEP_MIN_MS, min(span, self._sleep_cap_ms()))
+        self._poll_ms = AWAKE_POLL_MS
+        self._stall_ms = max(STALL_AWAKE_MS, 2 * self._sleep_span_ms)
         self._last_progress = t
+
+    def _sleep_cap_ms(self):
+        return max(LIGHT_SLEEP_MIN_MS, self.cfg["watchdog_ms"] - WDT_MARGIN_MS)
 
     def _end_night(self):
         s = self.session
@@ -709,7 +782,11 @@ class App:
             if sys.implementation.name != "micropython":
                 return  # CPython without an injected port (tests): no USB serial here
             port = StdioPort()
-        await UsbLink(ProtocolServer(AppControl(self)), port).run()
+        await UsbLink(ProtocolServer(AppControl(self)), port, self._note_link).run()
+
+    def _note_link(self):
+        # A host talks on the serial link: stay awake a while (see awake_reason).
+        self._link_at = hal.ticks_ms()
 
     async def _ble(self):
         # BLE sync on boards with a radio and aioble (installed by `make flash`); boards
@@ -726,6 +803,7 @@ class App:
             )
         except ImportError:
             return
+        self.ble_link = link
         try:
             import aioble  # type: ignore  (micropython-lib; no stubs)
 
@@ -741,24 +819,140 @@ class App:
     async def _sampling(self):
         while True:
             t = hal.ticks_ms()
-            clock = self.night_clock
-            sampler = self.sampler
-            if clock is not None and sampler is not None and sampler.running:
-                try:
-                    n = sampler.poll(clock.now(t))
-                except OSError:
-                    n = 0
-                    self.read_errors += 1
-                if n or self.replay is not None:  # a replay goes at the host's pace
-                    self._last_progress = t
-                self._mirror(t)
-                if hal.ticks_diff(t, self._last_progress) < self._stall_ms:
-                    self._feed()
-                self._check_flash()
-                await hal.sleep_ms(self._poll_ms)
+            if self._sampling_now():
+                self._service(t)
             else:
                 self._feed()
-                await hal.sleep_ms(IDLE_POLL_MS)
+            await self._wait()
+
+    def _sampling_now(self):
+        sampler = self.sampler
+        return self.night_clock is not None and sampler is not None and sampler.running
+
+    def _service(self, t):
+        # One burst: read the FIFO dry, detector, log, RTC mirror, watchdog, flash.
+        clock = self.night_clock
+        sampler = self.sampler
+        if clock is None or sampler is None:
+            return
+        try:
+            n = sampler.poll(clock.now(t))
+        except OSError:
+            n = 0
+            self.read_errors += 1
+        if n or self.replay is not None:  # a replay goes at the host's pace
+            self._last_progress = t
+        self._mirror(t)
+        self._feed_if_alive(t)
+        self._check_flash()
+
+    def _feed_if_alive(self, t):
+        # Feed while samples keep coming (see _watch); idle, always.
+        if not self._sampling_now():
+            self._feed()
+            return
+        allowed = self._stall_ms if self._slept else STALL_AWAKE_MS
+        if hal.ticks_diff(t, self._last_progress) < allowed:
+            self._feed()
+
+    async def _wait(self):
+        # Until the next burst is due (recording) or the watchdog wants feeding (idle):
+        # light sleep whenever allowed and nothing else is due sooner, else an ordinary
+        # asyncio wait with the board awake. Returns early when a night starts or ends
+        # meanwhile, or when the FIFO interrupt says a burst is waiting.
+        recording = self._sampling_now()
+        start = hal.ticks_ms()
+        span = self._sleep_span_ms if recording else self._sleep_cap_ms()
+        # INT1 still active right after a burst was read: the read failed (a bus or IMU
+        # fault). The line cannot wake anyone now; poll awake (the stall rule decides).
+        stuck = self._int1_asserted()
+        while True:
+            why = self.awake_reason()
+            self.sleep_stats.awake_reason = why
+            if why:
+                self._slept = False
+                await hal.sleep_ms(self._poll_ms if recording else IDLE_POLL_MS)
+                return
+            if self._sampling_now() != recording:
+                return
+            left = span - hal.ticks_diff(hal.ticks_ms(), start)
+            if left <= 0:
+                return
+            if self._int1_asserted():
+                if recording and not stuck:
+                    return  # the FIFO is at its watermark: read it now
+                self._slept = False
+                await hal.sleep_ms(self._poll_ms)  # cannot sleep on a line held active
+                continue
+            other = hal.next_deadline_ms()
+            ms = left if other < 0 else min(left, other)
+            if ms < LIGHT_SLEEP_MIN_MS:
+                await hal.sleep_ms(ms)  # 0: lets the tasks that are ready run first
+                continue
+            t = hal.ticks_ms()
+            cause = self._lightsleep(ms)
+            if cause != hal.WAKE_TIMER:
+                self._after_pin_wake()
+                if hal.ticks_diff(hal.ticks_ms(), t) <= 0 and not self._int1_asserted():
+                    # A wake source already at its level (a stuck line): do not spin.
+                    await hal.sleep_ms(self._poll_ms)
+                    continue
+            await hal.sleep_ms(0)  # the tasks due now run before we look again
+
+    def _lightsleep(self, ms):
+        t = hal.ticks_ms()
+        self._feed_if_alive(t)
+        self._slept = True
+        cause = hal.lightsleep(min(ms, self._sleep_cap_ms()))
+        self.sleep_stats.note(t, hal.ticks_ms(), cause, hal.ticks_diff)
+        return cause
+
+    def _after_pin_wake(self):
+        # A pin woke the chip: the button's task takes the press as its pin interrupt
+        # would have (it does not run in light sleep); USB power shows in the next
+        # awake_reason(), the FIFO interrupt in _int1_asserted().
+        button = self.button
+        if button is not None and button.pressed() and self._button_flag is not None:
+            self._button_flag.set()
+
+    def _int1_asserted(self):
+        int1 = self._int1
+        pin = self._int1_in
+        return int1 is not None and pin is not None and pin.value() == int1[1]
+
+    def awake_reason(self):
+        """Why the board must stay awake now ("" when it may light-sleep): no sleep
+        possible or wanted, a replay night, USB power, BLE, a host on the serial link
+        lately, the button being handled."""
+        if self._wake is None:
+            return "no light sleep"
+        if not self.cfg["light_sleep"]:
+            return "config"
+        if self.replay is not None:
+            return "replay"
+        if self.usb_powered():
+            return "usb"
+        ble = self.ble_link
+        if ble is not None and (ble.connection is not None or ble.advertising):
+            return "ble"
+        at = self._link_at
+        if at is not None and hal.ticks_diff(hal.ticks_ms(), at) < LINK_AWAKE_MS:
+            return "link"
+        if self._button_busy:
+            return "button"
+        return ""
+
+    def usb_powered(self):
+        """True when the board runs from USB, by the profile's VBUS sense."""
+        vbus = self.profile["usb"]["vbus"]
+        if vbus is None:
+            return False
+        if vbus == "axp192":
+            return self.i2c is not None and hal.axp192_vbus(self.i2c)
+        if vbus == "no-battery":
+            return 0 <= self.battery_mv < NO_BATTERY_MV
+        pin = self._vbus_in
+        return pin is not None and pin.value() == 1
 
     def _feed(self):
         if self.watchdog is not None:
@@ -785,10 +979,13 @@ class App:
         if self.button is None:
             return
         edge = hal.Flag()
+        self._button_flag = edge
         self.button.on_edge(edge.set)
         debouncer = Debouncer()
         while True:
+            self._button_busy = False
             await edge.wait()
+            self._button_busy = True  # polling every 20 ms: no light sleep meanwhile
             # Read until the level has settled released; time the press on the way.
             pressed_at = -1
             long_done = False

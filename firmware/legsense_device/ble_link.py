@@ -103,6 +103,7 @@ class BleLink:
         # bonds until the pairing window opens.
         aioble.config(mtu=G.PREFERRED_MTU, le_secure=True, mitm=False, io=3, bond=False)
         self.connection = None
+        self.advertising = False  # inside an advertising slice (the app stays awake)
         self.replies = 0
         self.refused = 0
         self.notifications = 0
@@ -135,6 +136,7 @@ class BleLink:
             if not self.may_advertise():
                 await _sleep_ms(IDLE_CHECK_MS)
                 continue
+            self.advertising = True
             try:
                 conn = await aioble.advertise(
                     self.adv_interval_us,
@@ -144,6 +146,8 @@ class BleLink:
                 )
             except asyncio.TimeoutError:
                 continue  # nobody connected: look at the policy again
+            finally:
+                self.advertising = False
             await self.serve(conn)
 
     async def serve(self, conn):

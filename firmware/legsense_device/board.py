@@ -16,6 +16,11 @@ BOARDS_DIR = "/boards"
 # the driver tells the chips of a family apart by WHO_AM_I.
 IMU_FAMILIES = ("lsm6", "mpu6")
 USB_KINDS = ("uart-bridge", "native-cdc")
+# How the firmware knows USB power is present (then it never light-sleeps): a GPIO that
+# reads high with USB (a divider from VBUS; an RTC GPIO, so plugging in wakes the board),
+# the AXP192's input-power status, or "no-battery": the battery line reads empty, which
+# on a build whose battery must be switched off while USB is plugged in means USB.
+VBUS_SENSES = ("axp192", "no-battery")
 LEGS = ("left", "right")
 ANKLE_AXES = ("ant", "prox", "lat")  # anterior (toes), proximal (knee), lateral (outwards)
 MAX_I2C_HZ = 1000000
@@ -85,12 +90,13 @@ DEFAULT = {
             ["mpu6", 0x69],
         ],
         "int1_pin": None,
+        "int1_active_low": False,
         "mounting": None,
     },
     "led": None,
     "button": None,
     "battery": None,
-    "usb": {"kind": "uart-bridge"},
+    "usb": {"kind": "uart-bridge", "vbus": None},
     "notes": "safe default: no LED, no button, no battery sensing",
 }
 
@@ -100,11 +106,11 @@ DEFAULT = {
 _KEYS = {
     "": ("name", "description", "mcu", "i2c", "imu", "led", "button", "battery", "usb", "notes"),
     "i2c": ("id", "scl", "sda", "freq_hz"),
-    "imu": ("candidates", "int1_pin", "mounting"),
+    "imu": ("candidates", "int1_pin", "int1_active_low", "mounting"),
     "led": ("pin", "active_low"),
     "button": ("pin", "active_low"),
     "battery": ("adc_pin", "divider", "cell_mah"),
-    "usb": ("kind",),
+    "usb": ("kind", "vbus"),
 }
 
 
@@ -291,6 +297,8 @@ def validate(profile, expected_name=None):
         seen_addr.append(c[1])
     if imu.get("int1_pin") is not None:
         pins.take(imu["int1_pin"], "imu.int1_pin", rtc=True)
+    if not isinstance(imu.get("int1_active_low"), bool):
+        raise ProfileError("imu.int1_active_low must be true or false")
     _check_mounting(imu.get("mounting"))
 
     led = _section(profile, "led", True)
@@ -318,6 +326,19 @@ def validate(profile, expected_name=None):
         mah = bat.get("cell_mah")
         if not isinstance(mah, int) or isinstance(mah, bool) or mah <= 0:
             raise ProfileError("battery.cell_mah must be a positive integer")
+
+    if "vbus" not in usb:
+        raise ProfileError("usb.vbus is missing (write null if absent)")
+    vbus = usb["vbus"]
+    if vbus in VBUS_SENSES:
+        if vbus == "no-battery" and (bat is None or bat.get("adc_pin") == "axp192"):
+            raise ProfileError("usb.vbus no-battery needs battery.adc_pin on an ADC pin")
+    elif vbus is not None:
+        if isinstance(vbus, str):
+            raise ProfileError(
+                "usb.vbus must be a GPIO, %s or null" % ", ".join(repr(v) for v in VBUS_SENSES)
+            )
+        pins.take(vbus, "usb.vbus", rtc=True)
 
     notes = profile.get("notes", "")
     if not isinstance(notes, str):

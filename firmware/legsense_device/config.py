@@ -21,7 +21,7 @@ DEFAULTS = {
     "accel_fs_g": 2,
     "gyro": True,
     "gyro_fs_dps": 250,
-    "fifo_watermark": 26,
+    "fifo_watermark": 0,
     "epoch_s": 30,
     "leg": "",
     "person": "",
@@ -29,6 +29,7 @@ DEFAULTS = {
     "utc_offset_min": 0,
     "raw_samples": False,
     "ble_while_recording": False,
+    "light_sleep": True,
     "watchdog_ms": 8000,
     "flash_reserve_kb": 64,
 }
@@ -86,10 +87,11 @@ def _check(key, v):
         return None if v in (2, 4, 8, 16) and _is_int(v) else "must be 2, 4, 8 or 16"
     if key == "gyro_fs_dps":
         return None if v in (125, 250, 500, 1000, 2000) and _is_int(v) else "bad gyro range"
-    if key in ("gyro", "raw_samples", "ble_while_recording"):
+    if key in ("gyro", "raw_samples", "ble_while_recording", "light_sleep"):
         return None if isinstance(v, bool) else "must be true or false"
     if key == "fifo_watermark":
-        return None if _is_int(v) and 1 <= v <= 128 else "must be 1-128 samples"
+        ok = _is_int(v) and 0 <= v <= 1024
+        return None if ok else "must be 0 (the largest the FIFO allows) or 1-1024 samples"
     if key == "epoch_s":
         return None if _is_int(v) and v in (10, 15, 20, 30, 60) else "must be 10, 15, 20, 30 or 60"
     if key == "leg":

@@ -3,8 +3,10 @@
 # Everything above it (the app, the sampler, the LED and button logic) sees plain
 # objects: a ticks_ms() clock, an awaitable sleep_ms(), the I2C bus of the board
 # profile, LED and button pins, the watchdog, the battery, the chip's id, free heap
-# and free flash. On CPython it runs against the `machine` shim of the simulation
-# (legsense.simulation.machine_shim), which provides sim_ticks_ms: when `machine` has
+# and free flash, and light sleep: the wake sources (esp32.wake_on_ext0/ext1 on RTC
+# GPIOs), machine.lightsleep() and when the event loop's next timed task is due. On
+# CPython it runs against the `machine` and `esp32` shims of the simulation
+# (legsense.simulation.machine_shim), which provide sim_ticks_ms: when `machine` has
 # it, that is the time source, so the app's clock and the event loop's agree.
 
 import gc
@@ -17,6 +19,11 @@ try:
     import asyncio
 except ImportError:  # MicroPython before 1.21
     import uasyncio as asyncio  # type: ignore
+
+try:
+    import esp32  # type: ignore  (ESP32 ports, and the simulations' own)
+except ImportError:  # another port: no light sleep
+    esp32 = None
 
 from legsense_core.clock import ticks_add, ticks_diff  # noqa: F401  (re-exported for the app)
 
@@ -286,3 +293,90 @@ def random_u64():
     import random
 
     return (random.getrandbits(32) << 32) | random.getrandbits(32)
+
+
+# --- light sleep -------------------------------------------------------------------------
+
+# machine.wake_reason() values (ESP-IDF esp_sleep_source_t, as the ESP32 port names them).
+WAKE_EXT0 = getattr(machine, "EXT0_WAKE", 2)
+WAKE_EXT1 = getattr(machine, "EXT1_WAKE", 3)
+WAKE_TIMER = getattr(machine, "TIMER_WAKE", 4)
+
+
+def can_sleep():
+    """True where machine.lightsleep() and RTC-GPIO wake sources exist (the ESP32)."""
+    return esp32 is not None and hasattr(machine, "lightsleep")
+
+
+def set_wake_sources(ext0, ext1):
+    """Choose the pins that end a light sleep: ext0 = (gpio, level) or None (one pin at a
+    level), ext1 = (gpios, any_high) or None (any of them high, or all of them low).
+    ValueError names a pin that is not an RTC GPIO (only those can wake the ESP32)."""
+    if esp32 is None:
+        raise ValueError("no esp32 module: this port cannot light-sleep")
+    if ext0 is None:
+        esp32.wake_on_ext0(None, esp32.WAKEUP_ALL_LOW)
+    else:
+        esp32.wake_on_ext0(machine.Pin(ext0[0]), ext0[1])
+    if ext1 is None:
+        esp32.wake_on_ext1(None, esp32.WAKEUP_ALL_LOW)
+    else:
+        pins = [machine.Pin(p) for p in ext1[0]]
+        esp32.wake_on_ext1(pins, esp32.WAKEUP_ANY_HIGH if ext1[1] else esp32.WAKEUP_ALL_LOW)
+
+
+def lightsleep(ms):
+    """Light-sleep at most ms (RAM and the app's state kept); returns why it woke
+    (WAKE_TIMER, WAKE_EXT0, WAKE_EXT1)."""
+    machine.lightsleep(ms)
+    try:
+        return machine.wake_reason()
+    except AttributeError:  # a port without it: the timer is all there is
+        return WAKE_TIMER
+
+
+def input_pin(pin):
+    """A GPIO driven from outside (the IMU's INT1, a VBUS divider) as an input without
+    pull resistors; read it with .value()."""
+    return machine.Pin(pin, machine.Pin.IN)
+
+
+_AXP192_BUF = bytearray(1)  # one register read, no allocation per check
+
+
+def axp192_vbus(i2c):
+    """True while the AXP192 PMU sees USB power (register 0x00 bit 5, VBUS present)."""
+    buf = _AXP192_BUF
+    try:
+        i2c.readfrom_mem_into(_AXP192_ADDR, 0x00, buf)
+    except OSError:
+        return False
+    return bool(buf[0] & 0x20)
+
+
+def next_deadline_ms():
+    """ms until the event loop's next timed task is due: 0 when one is ready now, -1
+    when none waits on a timer (tasks waiting on a pin, a flag or input are not timed)."""
+    core = getattr(asyncio, "core", None)
+    queue = getattr(core, "_task_queue", None)
+    if queue is not None:  # MicroPython: a heap of tasks keyed by their wake-up ticks
+        task = queue.peek()
+        if task is None:
+            return -1
+        return max(0, ticks_diff(task.ph_key, ticks_ms()))
+    loop = asyncio.get_running_loop()  # CPython (the simulations)
+    if loop._ready:  # type: ignore  (CPython's event loop internals)
+        return 0
+    best = -1.0
+    now = loop.time()
+    for handle in loop._scheduled:  # type: ignore
+        if not handle.cancelled():
+            left = (handle.when() - now) * 1000.0
+            if best < 0 or left < best:
+                best = left
+    if best < 0:
+        return -1
+    if best <= 0.0:
+        return 0  # due: it runs at the loop's next turn
+    whole = int(best)
+    return whole + 1 if whole < best else whole  # a timer not yet due is >= 1 ms away

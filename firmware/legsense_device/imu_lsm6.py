@@ -12,6 +12,14 @@
 # The FIFO runs in continuous mode: when full, the oldest data is overwritten and the
 # overrun flag is raised; the driver counts those in `overflows`.
 #
+# Interrupt: the FIFO threshold is routed to INT1 (INT1_CTRL bit 3, the same on both
+# families), so the pin rises when the FIFO holds `watermark` samples and falls when a
+# read takes it below (a level, not latched: the MCU may sleep on it as a level wake
+# source). CTRL3_C.H_LACTIVE sets the polarity the board needs. Without a watermark
+# given (0), or one too large, the driver takes the largest the FIFO allows with room for
+# the read itself (`capacity` less an eighth), so a sleeping MCU wakes as rarely as the
+# FIFO permits.
+#
 # read_fifo() allocates nothing: transfers go through memoryviews of fixed sizes made in
 # configure(); a read of n words is split into power-of-two blocks.
 
@@ -40,10 +48,13 @@ WHO_AM_I = const(0x0F)
 WHO_AM_I_LSM6DSOX = const(0x6C)  # also LSM6DSO: the two cannot be told apart by WHO_AM_I
 WHO_AM_I_LSM6DS3TRC = const(0x6A)
 
+_INT1_CTRL = const(0x0D)
+_INT1_FIFO_TH = const(0x08)
 _CTRL1_XL = const(0x10)
 _CTRL2_G = const(0x11)
 _CTRL3_C = const(0x12)
 _CTRL3_BDU = const(0x40)
+_CTRL3_H_LACTIVE = const(0x20)
 _CTRL3_IF_INC = const(0x04)
 _CTRL3_SW_RESET = const(0x01)
 _FIFO_STATUS1 = const(0x3A)
@@ -58,6 +69,8 @@ _O_STATUS2_OVR_LATCHED = const(0x08)
 _O_TAG_GYRO = const(0x01)
 _O_TAG_ACCEL = const(0x02)
 _O_WORD = const(7)
+_O_CAPACITY_WORDS = const(512)  # 3 KB of words without compression (not used here)
+_O_MAX_WTM = const(511)  # WTM[8:0]
 
 # LSM6DS3TR-C FIFO
 _T_FIFO_CTRL1 = const(0x06)  # FTH[7:0]
@@ -68,6 +81,7 @@ _T_FIFO_DATA_OUT_L = const(0x3E)
 _T_STATUS2_OVER_RUN = const(0x40)
 _T_STATUS2_EMPTY = const(0x10)
 _T_CAPACITY_WORDS = const(2048)
+_T_MAX_WTM = const(2047)  # FTH[10:0]
 
 _FIFO_MODE_BYPASS = const(0)
 _FIFO_MODE_CONTINUOUS = const(6)
@@ -95,17 +109,15 @@ def nearest_odr(odr_hz):
     return _ODR_CODE[best], _ODR_HZ[best]
 
 
-def _s16(b, i):
-    v = b[i] | (b[i + 1] << 8)
-    return v - 65536 if v & 0x8000 else v
-
-
 class _LSM6Base:
     """What both LSM6 FIFO flavours share: registers, configuration, power."""
 
     word_bytes = 0  # bytes per FIFO word (set by subclasses)
     block_words = 0  # largest single FIFO transfer, a power of two (about 256 bytes)
+    capacity_words = 0  # FIFO size in words
+    max_wtm_words = 0  # largest threshold the register holds
     _data_reg = 0  # FIFO output register a burst starts at
+    has_fifo_int = True  # the FIFO threshold can drive INT1
 
     def __init__(self, i2c, address, name):
         if name not in NAMES:
@@ -116,6 +128,8 @@ class _LSM6Base:
         self.gyro = False
         self.odr_hz = 0.0
         self.watermark = 0
+        self.capacity = 0  # samples the FIFO holds with the configured sensors
+        self.int1 = False  # the FIFO threshold drives INT1
         self.overflows = 0
         self.accel_scale, self.gyro_scale = scales(name, 2, 250)
         self._reg = bytearray(1)
@@ -152,12 +166,23 @@ class _LSM6Base:
             sleep_ms(1)
         raise OSError("%s at 0x%02x: software reset did not complete" % (self.name, self.address))
 
-    def configure(self, odr_hz, accel_fs_g=2, gyro_fs_dps=250, gyro=True, watermark=32):
+    def configure(
+        self,
+        odr_hz,
+        accel_fs_g=2,
+        gyro_fs_dps=250,
+        gyro=True,
+        watermark=0,
+        int1=False,
+        int1_active_low=False,
+    ):
         """Reset the chip, set ODR and full scales, start the FIFO in continuous mode.
 
         odr_hz is rounded to the nearest supported rate (12.5, 26, 52, 104 Hz), which is
         returned. gyro=False powers the gyroscope down and keeps it out of the FIFO.
-        watermark is in samples (the FIFO watermark flag rises at that level).
+        watermark is in samples (the FIFO watermark flag rises at that level), at most
+        the FIFO's capacity less an eighth, which 0 takes. int1=True routes the watermark
+        to the INT1 pin, active low when int1_active_low.
         """
         code, hz = nearest_odr(odr_hz)
         if accel_fs_g not in _FS_XL_CODE:
@@ -168,20 +193,37 @@ class _LSM6Base:
         self.gyro = bool(gyro)
         self.odr_hz = hz
         self._reset()
-        self._write(_CTRL3_C, _CTRL3_BDU | _CTRL3_IF_INC)
+        ctrl3 = _CTRL3_BDU | _CTRL3_IF_INC
+        if int1_active_low:
+            ctrl3 |= _CTRL3_H_LACTIVE
+        self._write(_CTRL3_C, ctrl3)
         self._write(_CTRL1_XL, (code << 4) | (_FS_XL_CODE[accel_fs_g] << 2))
         self._write(_CTRL2_G, ((code << 4) | _FS_G_CODE[gyro_fs_dps]) if gyro else 0)
-        self._configure_fifo(code, watermark)
+        per = self._words_per_sample()
+        self.capacity = self.capacity_words // per
+        safe = self.capacity - self.capacity // 8  # room for the read itself
+        if watermark <= 0 or watermark > safe:
+            watermark = safe
+        words = min(int(watermark) * per, self.max_wtm_words)
+        self.watermark = words // per
+        self._configure_fifo(code, words)
+        self.int1 = bool(int1)
+        self._write(_INT1_CTRL, _INT1_FIFO_TH if int1 else 0)
         return hz
 
+    def _words_per_sample(self):
+        raise NotImplementedError
+
     def power_down(self):
-        """Stop both sensors (ODR power-down) and the FIFO."""
+        """Stop both sensors (ODR power-down), the FIFO and its interrupt."""
+        self._write(_INT1_CTRL, 0)
+        self.int1 = False
         self._stop_fifo()
         self._write(_CTRL1_XL, 0)
         self._write(_CTRL2_G, 0)
         self.odr_hz = 0.0
 
-    def _configure_fifo(self, code, watermark):
+    def _configure_fifo(self, code, words):
         raise NotImplementedError
 
     def _stop_fifo(self):
@@ -207,6 +249,8 @@ class LSM6DSOX(_LSM6Base):
 
     word_bytes = _O_WORD
     block_words = 32
+    capacity_words = _O_CAPACITY_WORDS
+    max_wtm_words = _O_MAX_WTM
     _data_reg = _O_FIFO_DATA_OUT_TAG
 
     def __init__(self, i2c, address=0x6A, name="lsm6dsox"):
@@ -221,10 +265,11 @@ class LSM6DSOX(_LSM6Base):
         self._n = 0
         self._max = 0
 
-    def _configure_fifo(self, code, watermark):
+    def _words_per_sample(self):
+        return 2 if self.gyro else 1  # one tagged word per sensor
+
+    def _configure_fifo(self, code, words):
         self._write(_O_FIFO_CTRL4, _FIFO_MODE_BYPASS)  # empties the FIFO
-        words = min(max(int(watermark), 0) * (2 if self.gyro else 1), 511)
-        self.watermark = words // (2 if self.gyro else 1)
         self._write(_O_FIFO_CTRL1, words & 0xFF)
         self._write(_O_FIFO_CTRL2, words >> 8)
         self._write(_O_FIFO_CTRL3, ((code << 4) if self.gyro else 0) | code)
@@ -266,12 +311,35 @@ class LSM6DSOX(_LSM6Base):
         return self._n
 
     def _decode(self, b, nwords):
+        # Per word: tag, then three little-endian int16. Everything the loop touches is
+        # a local (attribute and global look-ups cost more than the arithmetic on
+        # MicroPython); the sign is taken by hand (a helper call per value cost more).
         acc = self._acc
         gyr = self._gyr
+        n = self._n
+        top = self._max
+        end = nwords * _O_WORD
+        i = 0
+        if not self.gyro:
+            while i < end:
+                if b[i] >> 3 == _O_TAG_ACCEL and n < top:
+                    j = 3 * n
+                    v = b[i + 1] | (b[i + 2] << 8)
+                    acc[j] = v - 65536 if v & 0x8000 else v
+                    v = b[i + 3] | (b[i + 4] << 8)
+                    acc[j + 1] = v - 65536 if v & 0x8000 else v
+                    v = b[i + 5] | (b[i + 6] << 8)
+                    acc[j + 2] = v - 65536 if v & 0x8000 else v
+                    n += 1
+                i += _O_WORD  # temperature, timestamp, config-change words: skipped
+            self._n = n
+            return
         pend = self._pend
-        for w in range(nwords):
-            i = w * _O_WORD
-            tag = b[i] >> 3
+        slot_p = self._pend_slot
+        mask = self._pend_mask
+        while i < end:
+            t = b[i]
+            tag = t >> 3
             if tag == _O_TAG_ACCEL:
                 off = 0
                 bit = 1
@@ -279,28 +347,24 @@ class LSM6DSOX(_LSM6Base):
                 off = 3
                 bit = 2
             else:
-                continue  # temperature, timestamp, config-change words: not batched here
-            if not self.gyro:
-                if bit == 1 and self._n < self._max:
-                    j = 3 * self._n
-                    acc[j] = _s16(b, i + 1)
-                    acc[j + 1] = _s16(b, i + 3)
-                    acc[j + 2] = _s16(b, i + 5)
-                    self._n += 1
+                i += _O_WORD
                 continue
-            slot = (b[i] >> 1) & 0x03
-            if slot != self._pend_slot or self._pend_mask & bit:
-                self._pend_slot = slot  # new time slot: an unpaired half is dropped
-                self._pend_mask = 0
-            pend[off] = _s16(b, i + 1)
-            pend[off + 1] = _s16(b, i + 3)
-            pend[off + 2] = _s16(b, i + 5)
-            self._pend_mask |= bit
-            if self._pend_mask == 3:
-                self._pend_mask = 0
-                self._pend_slot = -1
-                if self._n < self._max:
-                    j = 3 * self._n
+            slot = (t >> 1) & 0x03
+            if slot != slot_p or mask & bit:
+                slot_p = slot  # new time slot: an unpaired half is dropped
+                mask = 0
+            v = b[i + 1] | (b[i + 2] << 8)
+            pend[off] = v - 65536 if v & 0x8000 else v
+            v = b[i + 3] | (b[i + 4] << 8)
+            pend[off + 1] = v - 65536 if v & 0x8000 else v
+            v = b[i + 5] | (b[i + 6] << 8)
+            pend[off + 2] = v - 65536 if v & 0x8000 else v
+            mask |= bit
+            if mask == 3:
+                mask = 0
+                slot_p = -1
+                if n < top:
+                    j = 3 * n
                     acc[j] = pend[0]
                     acc[j + 1] = pend[1]
                     acc[j + 2] = pend[2]
@@ -308,7 +372,11 @@ class LSM6DSOX(_LSM6Base):
                         gyr[j] = pend[3]
                         gyr[j + 1] = pend[4]
                         gyr[j + 2] = pend[5]
-                    self._n += 1
+                    n += 1
+            i += _O_WORD
+        self._n = n
+        self._pend_slot = slot_p
+        self._pend_mask = mask
 
 
 class LSM6DS3TRC(_LSM6Base):
@@ -316,6 +384,8 @@ class LSM6DS3TRC(_LSM6Base):
 
     word_bytes = 2
     block_words = 128
+    capacity_words = _T_CAPACITY_WORDS
+    max_wtm_words = _T_MAX_WTM
     _data_reg = _T_FIFO_DATA_OUT_L
 
     def __init__(self, i2c, address=0x6A, name="lsm6ds3trc"):
@@ -329,11 +399,11 @@ class LSM6DS3TRC(_LSM6Base):
     def _pattern_words(self):
         return 6 if self.gyro else 3
 
-    def _configure_fifo(self, code, watermark):
+    def _words_per_sample(self):
+        return self._pattern_words()
+
+    def _configure_fifo(self, code, words):
         self._write(_T_FIFO_CTRL5, _FIFO_MODE_BYPASS)
-        pw = self._pattern_words()
-        words = min(max(int(watermark), 0) * pw, 2047)
-        self.watermark = words // pw
         self._write(_T_FIFO_CTRL1, words & 0xFF)
         self._write(_T_FIFO_CTRL2, words >> 8)
         # Decimation code 001 = every sample; 000 = data set not in the FIFO.
@@ -387,20 +457,30 @@ class LSM6DS3TRC(_LSM6Base):
         acc = self._acc
         gyr = self._gyr
         gyro = self.gyro
-        for w in range(nwords):
-            v = _s16(b, 2 * w)
-            k = self._k
-            j = 3 * self._n
-            if gyro and k < 3:
+        width = 6 if gyro else 3
+        first_acc = 3 if gyro else 0
+        k = self._k
+        n = self._n
+        j = 3 * n
+        end = 2 * nwords
+        i = 0
+        while i < end:
+            v = b[i] | (b[i + 1] << 8)
+            if v & 0x8000:
+                v -= 65536
+            if k < first_acc:
                 if gyr is not None:
                     gyr[j + k] = v
             else:
-                acc[j + k - (3 if gyro else 0)] = v
+                acc[j + k - first_acc] = v
             k += 1
-            if k == (6 if gyro else 3):
+            if k == width:
                 k = 0
-                self._n += 1
-            self._k = k
+                n += 1
+                j += 3
+            i += 2
+        self._k = k
+        self._n = n
 
 
 def open_lsm6(i2c, address, name):

@@ -9,8 +9,15 @@
 # When the FIFO overflows the oldest bytes are lost and INT_STATUS.FIFO_OFLOW_INT is
 # set (cleared by reading INT_STATUS). The FIFO has no sample boundaries, so after an
 # overflow the driver counts it and resets the FIFO: what follows is whole samples again.
-# The MPU-6050 has no FIFO watermark flag: `watermark` is kept for the app to compare
-# with fifo_level().
+# Interrupt: the MPU-6886 has a FIFO watermark (FIFO_WM_TH, in bytes; status
+# FIFO_WM_INT_STATUS bit 6): the driver sets it to `watermark` samples and configures the
+# INT pin latched (LATCH_INT_EN: held until the status is read, so a sleeping MCU can
+# wake on the level even when the threshold was crossed just before it slept; a 50 us
+# pulse could be missed), cleared only by reading the status (INT_RD_CLEAR = 0), with
+# the polarity the board needs. The MPU-6050 has no watermark: `watermark` is kept for
+# the app, which wakes on a timer sized to the FIFO (`has_fifo_int` is False).
+# Without a watermark given (0), or with one too large, the driver takes the FIFO's
+# capacity less an eighth.
 #
 # read_fifo() allocates nothing: FIFO_R_W is read in bursts through memoryviews made
 # in __init__ (the register address does not advance while reading FIFO_R_W).
@@ -44,8 +51,14 @@ _GYRO_CONFIG = const(0x1B)  # FS_SEL[1:0] << 3 (MPU-6886: FCHOICE_B[1:0] = 00)
 _ACCEL_CONFIG = const(0x1C)  # AFS_SEL[1:0] << 3
 _ACCEL_CONFIG2 = const(0x1D)  # MPU-6886 only: A_DLPF_CFG[2:0], ACCEL_FCHOICE_B = 0
 _FIFO_EN = const(0x23)
+_INT_PIN_CFG = const(0x37)
 _INT_ENABLE = const(0x38)
+_FIFO_WM_INT_STATUS = const(0x39)  # MPU-6886
 _INT_STATUS = const(0x3A)
+_FIFO_WM_TH1 = const(0x60)  # MPU-6886: threshold bits 9:8
+_FIFO_WM_TH2 = const(0x61)  # MPU-6886: threshold bits 7:0
+_PIN_ACTIVE_LOW = const(0x80)
+_PIN_LATCH = const(0x20)
 _USER_CTRL = const(0x6A)
 _PWR_MGMT_1 = const(0x6B)
 _PWR_MGMT_2 = const(0x6C)
@@ -90,11 +103,6 @@ def dlpf_code(odr_hz):
     return 6
 
 
-def _s16(b, i):
-    v = (b[i] << 8) | b[i + 1]
-    return v - 65536 if v & 0x8000 else v
-
-
 class MPU6:
     """MPU-6050 / MPU-6886 with FIFO burst reads (same API as the LSM6 drivers)."""
 
@@ -107,6 +115,9 @@ class MPU6:
         self.gyro = False
         self.odr_hz = 0.0
         self.watermark = 0
+        self.capacity = 0  # whole samples the FIFO holds with the configured sensors
+        self.int1 = False  # the FIFO watermark drives the INT pin
+        self.has_fifo_int = name == "mpu6886"
         self.overflows = 0
         self.accel_scale, self.gyro_scale = scales(name, 2, 250)
         self._temp_in_fifo = name == "mpu6886"
@@ -125,11 +136,22 @@ class MPU6:
         self.i2c.readfrom_mem_into(self.address, reg, self._reg)
         return self._reg[0]
 
-    def configure(self, odr_hz, accel_fs_g=2, gyro_fs_dps=250, gyro=True, watermark=32):
+    def configure(
+        self,
+        odr_hz,
+        accel_fs_g=2,
+        gyro_fs_dps=250,
+        gyro=True,
+        watermark=0,
+        int1=False,
+        int1_active_low=False,
+    ):
         """Reset the chip, set sample rate, filters and full scales, start the FIFO.
 
         Returns the actual rate 1000/(1+SMPLRT_DIV) nearest to odr_hz. gyro=False puts
-        the gyroscope in standby and keeps it out of the FIFO. watermark is in samples.
+        the gyroscope in standby and keeps it out of the FIFO. watermark is in samples
+        (0: the largest the FIFO allows). int1=True drives the INT pin from the FIFO
+        watermark (MPU-6886 only), active low when int1_active_low.
         """
         div, hz = sample_rate_divider(odr_hz)
         if accel_fs_g not in _FS_CODE_G:
@@ -169,7 +191,17 @@ class MPU6:
         else:
             self._sample_bytes = 12 if gyro else 6
             fifo_en = 0x78 if gyro else 0x08
-        self.watermark = min(max(int(watermark), 0), _FIFO_BYTES // self._sample_bytes)
+        self.capacity = _FIFO_BYTES // self._sample_bytes
+        safe = self.capacity - self.capacity // 8  # room for the read itself
+        if watermark <= 0 or watermark > safe:
+            watermark = safe
+        self.watermark = int(watermark)
+        self.int1 = bool(int1) and self.has_fifo_int
+        if self.has_fifo_int:
+            wm = self.watermark * self._sample_bytes if self.int1 else 0
+            self._write(_FIFO_WM_TH1, wm >> 8)
+            self._write(_FIFO_WM_TH2, wm & 0xFF)
+        self._write(_INT_PIN_CFG, _PIN_LATCH | (_PIN_ACTIVE_LOW if int1_active_low else 0))
         views = []
         n = _BLOCK_SAMPLES
         while n:
@@ -186,7 +218,12 @@ class MPU6:
         self._read(_INT_STATUS)  # clear a stale overflow flag
 
     def power_down(self):
-        """FIFO off, all axes in standby, chip asleep."""
+        """FIFO and its interrupt off, all axes in standby, chip asleep."""
+        if self.has_fifo_int:
+            self._write(_FIFO_WM_TH1, 0)
+            self._write(_FIFO_WM_TH2, 0)
+            self._read(_FIFO_WM_INT_STATUS)  # release a latched pin
+        self.int1 = False
         self._write(_USER_CTRL, 0)
         self._write(_FIFO_EN, 0)
         self._write(_PWR_MGMT_2, _STBY_ALL)
@@ -214,9 +251,10 @@ class MPU6:
         """Read up to max_n samples into acc (and gyr) counts; return how many."""
         if self._check_overflow():
             return 0
-        todo = min(self._fifo_bytes() // self._sample_bytes, max_n)
         sb = self._sample_bytes
+        todo = min(self._fifo_bytes() // sb, max_n)
         g0 = 8 if self._temp_in_fifo else 6  # offset of GYRO_XOUT_H in a sample
+        with_gyr = self.gyro and gyr is not None
         n = 0
         while todo:
             for view in self._views:
@@ -225,18 +263,30 @@ class MPU6:
                     break
             self.i2c.readfrom_mem_into(self.address, _FIFO_R_W, view)
             b = view
-            for s in range(k):
-                i = s * sb
+            i = 0
+            end = k * sb
+            # Big-endian int16s, sign by hand, locals only (see imu_lsm6._decode).
+            while i < end:
                 j = 3 * n
-                acc[j] = _s16(b, i)
-                acc[j + 1] = _s16(b, i + 2)
-                acc[j + 2] = _s16(b, i + 4)
-                if self.gyro and gyr is not None:
-                    gyr[j] = _s16(b, i + g0)
-                    gyr[j + 1] = _s16(b, i + g0 + 2)
-                    gyr[j + 2] = _s16(b, i + g0 + 4)
+                v = (b[i] << 8) | b[i + 1]
+                acc[j] = v - 65536 if v & 0x8000 else v
+                v = (b[i + 2] << 8) | b[i + 3]
+                acc[j + 1] = v - 65536 if v & 0x8000 else v
+                v = (b[i + 4] << 8) | b[i + 5]
+                acc[j + 2] = v - 65536 if v & 0x8000 else v
+                if with_gyr and gyr is not None:  # (the second test: for the type checker)
+                    g = i + g0
+                    v = (b[g] << 8) | b[g + 1]
+                    gyr[j] = v - 65536 if v & 0x8000 else v
+                    v = (b[g + 2] << 8) | b[g + 3]
+                    gyr[j + 1] = v - 65536 if v & 0x8000 else v
+                    v = (b[g + 4] << 8) | b[g + 5]
+                    gyr[j + 2] = v - 65536 if v & 0x8000 else v
                 n += 1
+                i += sb
             todo -= k
+        if self.int1:
+            self._read(_FIFO_WM_INT_STATUS)  # the latched pin falls (rises again if due)
         return n
 
 

@@ -42,6 +42,8 @@ class ReplayImu:
         self._gyr = array("h", bytes(6 * self.capacity)) if self.gyro else None
         self._p, self._q = period_fraction(self.odr_hz)
         self.watermark = 32
+        self.int1 = False  # no interrupt pin: the host feeds it over the link
+        self.has_fifo_int = False
         self.overflows = 0  # never: the host is refused what does not fit
         self.late = 0  # samples that were due before they had arrived
         self._late_upto = 0  # due samples already checked for lateness
@@ -60,9 +62,21 @@ class ReplayImu:
 
     # -- the driver API ---------------------------------------------------------------
 
-    def configure(self, odr_hz=0, accel_fs_g=0, gyro_fs_dps=0, gyro=True, watermark=32):
+    def configure(
+        self,
+        odr_hz=0,
+        accel_fs_g=0,
+        gyro_fs_dps=0,
+        gyro=True,
+        watermark=32,
+        int1=False,
+        int1_active_low=False,
+    ):
         """Start the replay clock now. The rate, ranges and gyro are the replayed
-        trace's (fixed at construction); the night config's are ignored."""
+        trace's (fixed at construction); the night config's are ignored (a replay night
+        keeps the board awake: no interrupt is wired)."""
+        if watermark <= 0:
+            watermark = self.capacity // 4
         self.watermark = max(1, min(int(watermark), self.capacity // 4))
         self._head = 0
         self._count = 0

@@ -4,7 +4,8 @@
 # into buffers allocated once, stamps the samples (SampleClock), feeds the detector and
 # hands its events and epochs to the sink (the NightLog); end() drains the FIFO, lets
 # the detector finish the last movement and powers the IMU down. The app calls poll()
-# from its sampling task, about twice per FIFO watermark.
+# from its sampling task: once per FIFO burst when it light-sleeps between them (woken
+# by the IMU's FIFO interrupt), every 250 ms when it stays awake.
 
 from array import array
 
@@ -58,13 +59,27 @@ class Sampler:
         return self.detector is not None
 
     def begin(
-        self, sink, odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark, epoch_ms, t0_ms, raw=False
+        self,
+        sink,
+        odr_hz,
+        accel_fs_g,
+        gyro_fs_dps,
+        gyro,
+        watermark,
+        epoch_ms,
+        t0_ms,
+        raw=False,
+        int1=False,
+        int1_active_low=False,
     ):
         """Configure the IMU and a detector; samples count from t0_ms. Returns the ODR
         the IMU actually runs at. Raises OSError when the IMU does not answer. With raw,
-        every batch is also logged as a compressed raw-sample record."""
+        every batch is also logged as a compressed raw-sample record. int1: the FIFO
+        watermark drives the IMU's interrupt pin (active low if int1_active_low)."""
         imu = self.imu
-        self.odr_hz = imu.configure(odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark)
+        self.odr_hz = imu.configure(
+            odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark, int1, int1_active_low
+        )
         cfg = DetectorConfig(rate_hz=detector_rate(self.odr_hz), epoch_ms=epoch_ms)
         self.detector = LegMovementDetector(cfg, imu.accel_scale, imu.gyro_scale)
         self.sink = sink

@@ -127,7 +127,7 @@ class UsbLink:
     """Serves a ProtocolServer on a port. `await run()` until the port closes (CPython)
     or KeyboardInterrupt (Ctrl-C from the host) ends it."""
 
-    def __init__(self, server, port):
+    def __init__(self, server, port, on_frame=None):
         self.server = server
         self.port = port
         self.decoder = FrameDecoder()
@@ -136,6 +136,7 @@ class UsbLink:
         self._tx = bytearray(MAX_ENCODED)
         self._tx_mv = memoryview(self._tx)
         self.replies = 0
+        self.on_frame = on_frame  # called after each answer (the app stays awake a while)
 
     async def run(self):
         """Read, decode, answer, in order. Returns when the port reports end of stream."""
@@ -162,6 +163,8 @@ class UsbLink:
         end = encode_frame(memoryview(server.reply)[0:n], self._tx)
         await self.port.write(self._tx_mv[0:end])
         self.replies += 1
+        if self.on_frame is not None:
+            self.on_frame()
 
 
 def serve_stdio(server):

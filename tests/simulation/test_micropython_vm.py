@@ -157,3 +157,16 @@ def test_streaming_repl_friendly_and_raw() -> None:
     finally:
         stdin.close()
         proc.wait(timeout=10)
+
+
+def test_each_step_reports_its_own_cpu_time() -> None:
+    # One figure per step that ran; a step doing 200 000 loop iterations takes more
+    # process CPU than an empty one whatever the machine's load (CPU time, not wall time).
+    vm = mpvm.MicroPythonVM()
+    busy = "n = 0\nfor i in range(200000):\n    n = (n + i) & 0xFFFF\n"
+    result = vm.run(["pass", busy, "pass"]).check()
+    assert len(result.step_cpu_s) == 3
+    assert all(t >= 0.0 for t in result.step_cpu_s)
+    assert result.step_cpu_s[1] > 2 * max(result.step_cpu_s[0], result.step_cpu_s[2])
+    stopped = vm.run(["pass", "raise ValueError", "pass"])
+    assert len(stopped.step_cpu_s) == 2  # the raising step is measured, the next never runs

@@ -17,13 +17,24 @@ Modelled (from the datasheets):
   OVR_LATCHED (cleared by reading FIFO_STATUS2). LSM6DS3TR-C: 2048 16-bit words, the
   gyro data set before the accelerometer one, FIFO ODR with decimation, DEC_FIFO 000/001,
   FIFO_STATUS1..4 with DIFF_FIFO, FIFO_EMPTY, FIFO_FULL_SMART, OVER_RUN, WaterM and
-  FIFO_PATTERN.
+  FIFO_PATTERN;
+- the INT1 pin for the FIFO interrupts routed to it by INT1_CTRL (0x0D, the same bits on
+  both families): FIFO threshold (bit 3: DSOX INT1_FIFO_TH, DS3TR-C INT1_FTH), FIFO
+  overrun (bit 4) and FIFO full (bit 5). These are level signals, not latched: INT1
+  follows the status flag (WTM_IA / WaterM, OVR_IA / OVER_RUN, FULL_IA / FIFO_FULL_SMART)
+  and falls as soon as a read takes the FIFO below the condition; the latch setting
+  (TAP_CFG LIR) applies only to the embedded-function interrupts, which are not
+  modelled. Polarity: CTRL3_C.H_LACTIVE (bit 5, 1 = active low). `int1_level()` is the
+  pin's electrical level now and `ticks_until_int1()` how many sample periods until it
+  becomes active (the boards use it to wake a sleeping MCU at the right instant).
 
 Not modelled: filters and noise, low-power modes' timing, FIFO compression, timestamps,
 temperature and external-sensor batching, other FIFO modes (treated as bypass), DS3TR-C
-decimation factors above 1 (NotImplementedError), interrupts pins, embedded functions
-and the sensor hub, SPI. `push()` is one tick of the fastest enabled ODR; a gyro at a
-different ODR than the accelerometer is not modelled.
+decimation factors above 1 (NotImplementedError), INT2, data-ready and embedded-function
+interrupts (routing one to INT1 raises NotImplementedError when the pin is read), the
+open-drain output (CTRL3_C.PP_OD) and INT1's internal pull-down, the sensor hub, SPI.
+`push()` is one tick of the fastest enabled ODR; a gyro at a different ODR than the
+accelerometer is not modelled.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from legsense.simulation.imu_quantise import axes_to_counts, rows_to_counts
 
 VARIANTS = {"lsm6dsox": 0x6C, "lsm6dso": 0x6C, "lsm6ds3trc": 0x6A}
 
+INT1_CTRL = 0x0D
 WHO_AM_I = 0x0F
 CTRL1_XL = 0x10
 CTRL2_G = 0x11
@@ -87,6 +99,13 @@ MODE_FIFO = 1
 MODE_CONTINUOUS = 6
 
 _READ_ONLY = {WHO_AM_I, FIFO_STATUS1, FIFO_STATUS2, FIFO_STATUS3, FIFO_STATUS4}
+
+# INT1_CTRL bits (LSM6DSOX DS12814 / LSM6DS3TR-C DS12402, register 0x0D).
+INT1_FIFO_TH = 0x08
+INT1_FIFO_OVR = 0x10
+INT1_FIFO_FULL = 0x20
+_INT1_MODELLED = INT1_FIFO_TH | INT1_FIFO_OVR | INT1_FIFO_FULL
+CTRL3_H_LACTIVE = 0x20
 
 
 def tag_byte(tag: int, slot: int) -> int:
@@ -263,6 +282,87 @@ class LSM6Emulator(RegisterTarget):
         if fth and level >= fth:
             v |= 0x80
         return v
+
+    # --- INT1 -------------------------------------------------------------------------
+
+    def _int1_sources(self) -> int:
+        routed = self.regs[INT1_CTRL]
+        if routed & ~_INT1_MODELLED & 0xFF:
+            raise NotImplementedError(
+                f"INT1_CTRL = 0x{routed:02x}: only the FIFO interrupts (0x38) are modelled"
+            )
+        return routed
+
+    def _int1_condition(self, level: int, overrun: bool) -> bool:
+        # The flags INT1 follows, for a FIFO holding `level` words.
+        routed = self._int1_sources()
+        wtm = self._watermark_words()
+        if routed & INT1_FIFO_TH and wtm and level >= wtm:
+            return True
+        if routed & INT1_FIFO_FULL and level >= self._full_words():
+            return True
+        return bool(routed & INT1_FIFO_OVR and overrun)
+
+    def _full_words(self) -> int:
+        # FIFO_FULL_IA (tagged) / FIFO_FULL_SMART (DS3TR-C): the next batch would not fit.
+        if self.tagged:
+            return self.capacity_words - self._words_per_tick()
+        return self.capacity_words - self._pattern_len()
+
+    def int1_active(self) -> bool:
+        """Whether an interrupt routed to INT1 is asserted now (before the polarity)."""
+        return self._int1_condition(len(self.fifo), self._ovr_live)
+
+    def int1_level(self) -> int:
+        """The INT1 pin's electrical level now (CTRL3_C.H_LACTIVE inverts it)."""
+        active = self.int1_active()
+        low = bool(self.regs[CTRL3_C] & CTRL3_H_LACTIVE)
+        return int(active != low)
+
+    def ticks_until_int1(self, limit: int = 100_000) -> int | None:
+        """Sample periods (push() calls) until INT1 becomes active: 0 if it is now, None
+        if it will not within `limit` periods (nothing routed, FIFO off, sensors off)."""
+        if not self._int1_sources():
+            return None
+        level = len(self.fifo)
+        overrun = self._ovr_live
+        if self._int1_condition(level, overrun):
+            return 0
+        base = self._base_code()
+        mode = self.fifo_mode()
+        if base == 0 or mode not in (MODE_FIFO, MODE_CONTINUOUS):
+            return None
+        tick = self._tick
+        for k in range(1, limit + 1):
+            words = self._words_at(tick, base)
+            tick += 1
+            if words:
+                room = self.capacity_words - level
+                if words > room:
+                    if mode != MODE_CONTINUOUS:
+                        return None  # FIFO mode: the FIFO stops, nothing changes any more
+                    overrun = True
+                    level = self.capacity_words
+                else:
+                    level += words
+            if self._int1_condition(level, overrun):
+                return k
+        return None
+
+    def _words_at(self, tick: int, base: int) -> int:
+        # FIFO words one push() at `tick` adds (the batching rules of _batch_*).
+        xl_code = self.regs[CTRL1_XL] >> 4
+        g_code = self.regs[CTRL2_G] >> 4
+        if self.tagged:
+            c3 = self.regs[O_FIFO_CTRL3]
+            bdr_xl = min(c3 & 0x0F, xl_code) if xl_code in ODR_HZ else 0
+            bdr_gy = min(c3 >> 4, g_code) if g_code in ODR_HZ else 0
+            return int(self._due(tick, base, bdr_xl)) + int(self._due(tick, base, bdr_gy))
+        odr_fifo = (self.regs[T_FIFO_CTRL5] >> 3) & 0x0F
+        if odr_fifo == 0 or not self._due(tick, base, odr_fifo):
+            return 0
+        c3 = self.regs[T_FIFO_CTRL3]
+        return 3 * ((1 if c3 & 0x07 else 0) + (1 if c3 & 0x38 else 0))
 
     # --- data in ---------------------------------------------------------------------
 

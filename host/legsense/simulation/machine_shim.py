@@ -16,8 +16,10 @@ What it offers (the parts of the ESP32 port legsense uses): Pin (IN/OUT, pulls,
 value/on/off, irq), I2C (the board's emulated bus when the pins match its wiring, an
 empty bus otherwise), WDT (a starved one raises SimulatedReset from the clock), Timer
 (periodic callbacks on simulated time), RTC, ADC (the battery behind its divider),
-unique_id, reset, reset_cause, freq, idle, lightsleep, and sim_ticks_ms, the simulated
-ticks_ms that tells legsense_device.hal it runs on a simulated board.
+unique_id, reset, reset_cause, freq, idle, lightsleep and wake_reason (SimBoard.lightsleep:
+time jumps to the first wake source), and sim_ticks_ms, the simulated ticks_ms that tells
+legsense_device.hal it runs on a simulated board. The `esp32` module beside it
+(esp32_shim: wake_on_ext0/ext1 on RTC GPIOs only) is installed with it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
+from legsense.simulation import esp32_shim
 from legsense.simulation.i2c_bus import EmulatedI2C
 from legsense.simulation.sim_board import SimBoard
 from legsense.simulation.sim_clock import SimulatedReset
@@ -39,6 +42,11 @@ HARD_RESET = common.HARD_RESET
 WDT_RESET = common.WDT_RESET
 DEEPSLEEP_RESET = common.DEEPSLEEP_RESET
 SOFT_RESET = common.SOFT_RESET
+# machine.wake_reason() values (the ESP32 port's names).
+PIN_WAKE = common.EXT0_WAKE
+EXT0_WAKE = common.EXT0_WAKE
+EXT1_WAKE = common.EXT1_WAKE
+TIMER_WAKE = common.TIMER_WAKE
 
 
 def current_board() -> SimBoard:
@@ -54,17 +62,19 @@ def installed(board: SimBoard) -> Iterator[SimBoard]:
     global _board
     if _board is not None:
         raise RuntimeError("a simulated board is already installed")
-    saved = sys.modules.get("machine")
+    saved = {name: sys.modules.get(name) for name in ("machine", "esp32")}
     sys.modules["machine"] = sys.modules[__name__]
+    sys.modules["esp32"] = esp32_shim
     _board = board
     try:
         yield board
     finally:
         _board = None
-        if saved is None:
-            del sys.modules["machine"]
-        else:
-            sys.modules["machine"] = saved
+        for name, module in saved.items():
+            if module is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = module
 
 
 def sim_ticks_ms() -> int:
@@ -98,7 +108,7 @@ class Pin:
         """Read the level, or drive it when v is given (outputs only record writes)."""
         s = self._state
         if v is None:
-            return s.level
+            return s.read()
         s.level = 1 if v else 0
         s.history.append((current_board().clock.now_ns, s.level))
         return None
@@ -264,6 +274,22 @@ def idle() -> None:
     """Wait for an interrupt: on a simulated board nothing is pending, so no-op."""
 
 
-def lightsleep(ms: int = 0) -> None:
-    """Sleep ms of simulated time (timers and the watchdog keep running)."""
-    current_board().clock.advance(ms / 1000)
+def lightsleep(ms: int | None = None) -> None:
+    """Light sleep until a wake source fires (SimBoard.lightsleep): the timer (ms) or an
+    ext0/ext1 level set with esp32.wake_on_ext0/ext1. A watchdog that expires meanwhile
+    resets the board: SimulatedReset, raised again by the event loop at its next wait
+    when this runs inside a task (as machine.reset() is)."""
+    b = current_board()
+    try:
+        b.lightsleep(ms)
+    except SimulatedReset as reset:
+        b.clock.pending_reset = reset
+        raise
+
+
+sleep = lightsleep  # the old name, still in the ESP32 port
+
+
+def wake_reason() -> int:
+    """Why the last light sleep ended (EXT0_WAKE, EXT1_WAKE, TIMER_WAKE; 0: no sleep)."""
+    return current_board().wake_cause

@@ -69,6 +69,7 @@ class VmResult:
     peak_heap_bytes: int | None  # largest gc.mem_alloc() at the end of a step
     startup_s: float  # Node start-up + VM load + file copy, measured in the runner
     wall_s: float  # whole subprocess, measured here
+    step_cpu_s: tuple[float, ...] = ()  # process CPU time of each step (runner-measured)
 
     @property
     def ok(self) -> bool:
@@ -195,6 +196,7 @@ class MicroPythonVM:
             peak_heap_bytes=info.get("peak_heap_bytes"),
             startup_s=float(info.get("startup_ms", 0.0)) / 1000.0,
             wall_s=wall,
+            step_cpu_s=tuple(us / 1e6 for us in info.get("step_cpu_us", [])),
         )
 
     def run_code(self, code: str, **kwargs) -> VmResult:

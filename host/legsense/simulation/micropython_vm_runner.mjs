@@ -12,7 +12,9 @@
 //   steps       code strings, each run as one top-level call (see the note on GC)
 //   mode        "run" (execute steps, then exit) or "repl" (then serve the REPL on
 //               stdin/stdout as a byte stream, like the board's USB serial port)
-//   result      path of a JSON file this runner writes at the end: status, peak heap
+//   result      path of a JSON file this runner writes at the end: status, peak heap,
+//               and each step's process CPU time in us (step_cpu_us: the measure the
+//               benchmarks scale to an ESP32; immune to other processes on the machine)
 //   cleanup_dir a folder to delete once the files are copied in (repl mode)
 //
 // GC note: this port never scans the C stack, so it collects garbage only between
@@ -167,11 +169,15 @@ async function main() {
   let stepsRun = 0;
   let stopped = false;
   const steps = spec.steps ?? [];
+  const stepCpuUs = [];
   for (let i = 0; i < steps.length && !stopped; i++) {
     try {
       const stepPath = `${STEP_DIR}/step${i}.py`;
       mp.FS.writeFile(stepPath, steps[i]);
+      const c0 = process.cpuUsage();
       mp.runPython(`_vm_step(${JSON.stringify(stepPath)}, ${JSON.stringify(`<step ${i}>`)})`);
+      const c1 = process.cpuUsage(c0);
+      stepCpuUs.push(c1.user + c1.system);
       const [code, stop] = mp.PyProxy.toJs(mp.globals.get("_vm_status"));
       status = code;
       stopped = stop !== 0;
@@ -201,6 +207,7 @@ async function main() {
         startup_ms: startupMs,
         run_ms: performance.now() - t0 - startupMs,
         peak_heap_bytes: peak,
+        step_cpu_us: stepCpuUs,
         heap_bytes: spec.heap_bytes,
         heap_limit: !!spec.heap_limit,
         wasm_memory_bytes: wasmMemoryBytes(),

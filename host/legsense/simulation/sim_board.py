@@ -15,11 +15,21 @@ what the leg does, in true time. Two oscillators can be off, as on a real board:
 * `mcu_clock_ppm`: the ESP32's crystal runs fast or slow (tens of ppm), and with it
   everything the firmware counts time with: time.ticks_ms() and the RTC. The event
   loop's sleeps are not skewed (tens of ppm of a poll period are microseconds).
+
+The IMU's interrupt line is wired to the profile's `imu.int1_pin`: that GPIO reads the
+emulator's INT1 (LSM6) or INT (MPU) level. A profile with a GPIO `usb.vbus` reads 1 on
+it while USB power is present (`usb_powered`, `set_usb()`). `lightsleep(ms)` is
+machine.lightsleep(): simulated time jumps to the first wake source that fires (the
+timer, or an ext0/ext1 level: the IMU's interrupt at the instant its FIFO reaches the
+threshold, an outside event scheduled with `schedule()`), or to the watchdog's reset;
+every sleep is logged in `sleeps` (start, end, cause).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +74,20 @@ class PinState:
     history: list[tuple[int, int]] = field(default_factory=list)  # (ns, level) writes
     irq_handler: object = None
     irq_trigger: int = 0
+    source: Callable[[], int] | None = None  # a chip driving the line (the IMU's INT)
+
+    def read(self) -> int:
+        """The level on the pin now."""
+        return self.source() if self.source is not None else self.level
+
+
+@dataclass
+class Sleep:
+    """One machine.lightsleep(): when it began and ended (ns) and what woke the chip."""
+
+    start_ns: int
+    end_ns: int
+    cause: int
 
 
 class _ClockedTarget:
@@ -99,6 +123,7 @@ class SimBoard:
         battery_mv: int = 3900,
         uid: bytes = DEFAULT_UID,
         clock: SimClock | None = None,
+        usb_powered: bool = True,
     ):
         self.profile = load_profile(profile) if isinstance(profile, str) else profile
         self.clock = clock or SimClock()
@@ -136,6 +161,19 @@ class SimBoard:
         button = self.profile.get("button")
         if button is not None:  # released: the inactive level
             self.pin(button["pin"]).level = 1 if button["active_low"] else 0
+        int1 = self.profile["imu"].get("int1_pin")
+        if int1 is not None and self.imu is not None:
+            self.pin(int1).source = self._int_level
+        self.rtc_pins = tuple(board_profiles.MCUS[self.profile["mcu"]]["rtc"])
+        vbus = self.profile["usb"].get("vbus")
+        self.vbus_pin = vbus if isinstance(vbus, int) else None
+        self.usb_powered = usb_powered
+        if self.vbus_pin is not None:
+            self.pin(self.vbus_pin).level = 1 if usb_powered else 0
+        self.ext0: tuple[int, bool] | None = None  # esp32.wake_on_ext0
+        self.ext1: tuple[tuple[int, ...], bool] | None = None  # esp32.wake_on_ext1
+        self.wake_cause = common.WAKE_UNDEFINED
+        self.sleeps: list[Sleep] = []
 
     # --- resets and the RTC -------------------------------------------------------------
 
@@ -171,6 +209,9 @@ class SimBoard:
                 self.imu.reset()  # the IMU was on the same supply
         for p in self.pins.values():
             p.irq_handler = None
+        self.ext0 = None
+        self.ext1 = None
+        self.wake_cause = common.WAKE_UNDEFINED
         self.reset_cause = cause
         self.clock.advance(boot_ms / 1000)
         self.boot_ns = self.clock.now_ns
@@ -191,6 +232,136 @@ class SimBoard:
         if self.feeder is None:
             return
         self.feeder.advance_to((self.clock.now_ns - self.trace_start_ns) / 1e9)
+
+    def _int_level(self) -> int:
+        # The IMU's interrupt pin, caught up to now.
+        self.advance_imu()
+        imu = self.imu
+        if isinstance(imu, LSM6Emulator):
+            return imu.int1_level()
+        assert imu is not None
+        return imu.int_level()
+
+    def _int_pulses(self) -> int:
+        return getattr(self.imu, "int_pulses", 0)
+
+    def next_int_ns(self) -> int | None:
+        """When the IMU's interrupt line next becomes active (or pulses), by its FIFO
+        filling at the IMU's own rate (None: not within its capacity)."""
+        imu = self.imu
+        feeder = self.feeder
+        if imu is None or feeder is None:
+            return None
+        self.advance_imu()
+        if isinstance(imu, LSM6Emulator):
+            ticks = imu.ticks_until_int1(limit=1 << 16)
+        else:
+            ticks = imu.ticks_until_int(limit=1 << 16)
+        if ticks is None:
+            return None
+        if ticks == 0:
+            return self.clock.now_ns
+        t_s = feeder.tick_time(ticks)
+        if t_s is None:
+            return None
+        # Trace time is true time (the feeder skews the IMU's tick rate instead).
+        return self.trace_start_ns + math.ceil(t_s * 1e9) + 1
+
+    # --- USB power and outside events ---------------------------------------------------
+
+    def set_usb(self, powered: bool) -> None:
+        """Plug (True) or unplug the USB cable: the profile's VBUS pin follows."""
+        self.usb_powered = bool(powered)
+        if self.vbus_pin is not None:
+            self.drive(self.vbus_pin, 1 if powered else 0)
+
+    def schedule(self, at_s: float, action: Callable[[], object]) -> None:
+        """Do action() when simulated time reaches at_s, even while the MCU sleeps (a
+        button press, a cable plugged in): an event from outside the board."""
+
+        def fire() -> None:
+            action()
+
+        self.clock.add_oneshot(round(at_s * 1e9), fire)
+
+    # --- light sleep ------------------------------------------------------------------
+
+    def set_wake_ext0(self, pin_id: int | None, level: bool) -> None:
+        """esp32.wake_on_ext0(pin, level): ValueError unless pin is an RTC GPIO."""
+        if pin_id is None:
+            self.ext0 = None
+            return
+        self.ext0 = (common.check_wake_pin(pin_id, self.rtc_pins), bool(level))
+
+    def set_wake_ext1(self, pins, level: bool) -> None:
+        """esp32.wake_on_ext1(pins, level): ValueError unless every pin is an RTC GPIO."""
+        if not pins:
+            self.ext1 = None
+            return
+        checked = tuple(common.check_wake_pin(p, self.rtc_pins) for p in pins)
+        self.ext1 = (checked, bool(level))
+
+    def _uses_int(self, level: int) -> bool:
+        # Is the IMU's interrupt line a wake source waiting for `level`?
+        int1 = self.profile["imu"].get("int1_pin")
+        if int1 is None:
+            return False
+        if self.ext0 is not None and self.ext0[0] == int1 and int(self.ext0[1]) == level:
+            return True
+        ext1 = self.ext1
+        return ext1 is not None and int1 in ext1[0] and int(ext1[1]) == level
+
+    def wake_now(self) -> int:
+        """The ext0/ext1 wake cause the pins give now, or 0."""
+        return common.ext_wake(self.ext0, self.ext1, lambda p: self.pin(p).read())
+
+    def lightsleep(self, ms: int | None = None) -> int:
+        """machine.lightsleep(ms): returns the wake cause (simulated time has moved on
+        to it). A watchdog that expires meanwhile resets the board (SimulatedReset)."""
+        clock = self.clock
+        start = clock.now_ns
+        deadline = start + int(ms) * 1_000_000 if ms is not None and ms >= 0 else 1 << 62
+        int1 = self.profile["imu"].get("int1_pin")
+        active = None if int1 is None or self.imu is None else (0 if self._int_low() else 1)
+        cause = 0
+        try:
+            while True:
+                cause = self.wake_now()
+                if cause:
+                    break
+                target = deadline
+                t_int = None
+                if active is not None and self._uses_int(active):
+                    t_int = self.next_int_ns()
+                if t_int is not None:  # strictly ahead: every turn of the loop moves on
+                    target = min(target, max(t_int, clock.now_ns + 1))
+                t_evt = clock.next_event_ns()
+                if t_evt is not None:
+                    target = min(target, t_evt)
+                pulses = self._int_pulses()
+                clock.advance_to_ns(max(target, clock.now_ns))
+                self.advance_imu()
+                if self._int_pulses() != pulses and active is not None and self._uses_int(active):
+                    cause = common.EXT0_WAKE if self._int_on_ext0() else common.EXT1_WAKE
+                    break
+                if clock.now_ns >= deadline:
+                    cause = common.TIMER_WAKE
+                    break
+        finally:
+            self.sleeps.append(Sleep(start, clock.now_ns, cause))
+        self.wake_cause = cause
+        return cause
+
+    def _int_low(self) -> bool:
+        # The IMU's interrupt polarity as configured in the chip.
+        imu = self.imu
+        if isinstance(imu, LSM6Emulator):
+            return bool(imu.regs[0x12] & 0x20)  # CTRL3_C.H_LACTIVE
+        assert imu is not None
+        return bool(imu.regs[0x37] & 0x80)  # INT_PIN_CFG.INT_LEVEL
+
+    def _int_on_ext0(self) -> bool:
+        return self.ext0 is not None and self.ext0[0] == self.profile["imu"].get("int1_pin")
 
     # --- GPIO -------------------------------------------------------------------------
 

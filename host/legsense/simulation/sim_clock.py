@@ -84,9 +84,13 @@ class SimClock:
                 expired = self.wdt_timeout_ns // 1_000_000
                 self.wdt_timeout_ns = 0  # the reset stops everything, the watchdog too
                 raise SimulatedReset(f"watchdog not fed for {expired} ms", due)
-            for t in self._timers:
+            for t in list(self._timers):
                 if t.active and t.due_ns == due:
-                    t.due_ns += t.period_ns
+                    if t.period_ns:
+                        t.due_ns += t.period_ns
+                    else:  # one-shot
+                        t.active = False
+                        self._timers.remove(t)
                     t.callback()
         self.now_ns = max(self.now_ns, target_ns)
 
@@ -124,6 +128,17 @@ class SimClock:
         """WDT.feed(): the deadline moves to now + timeout."""
         self.wdt_fed_ns = self.now_ns
         self.wdt_feeds.append(self.now_ns)
+
+    def add_oneshot(self, at_ns: int, callback: Callable[[], None]) -> _Periodic:
+        """Call callback once when the clock reaches at_ns (an outside event: a finger on
+        the button, a USB cable plugged in); deactivate with .active."""
+        t = _Periodic(0, max(at_ns, self.now_ns), callback)
+        self._timers.append(t)
+        return t
+
+    def next_event_ns(self) -> int | None:
+        """When the next timer or the watchdog fires (None: nothing scheduled)."""
+        return self._next_due(1 << 62)
 
     def add_periodic(self, period_ms: int, callback: Callable[[], None]) -> _Periodic:
         """A periodic timer firing every period_ms from now; deactivate with .active."""

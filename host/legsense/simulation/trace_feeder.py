@@ -50,6 +50,15 @@ class TraceFeeder:
         self._rate = 0.0
         self._ticks = 0  # ticks done since _base_s
 
+    def tick_time(self, k: int) -> float | None:
+        """Trace time of the k-th sample from now (k >= 1), at the emulator's current
+        rate (None while it is powered down)."""
+        rate = float(self.imu.odr_hz) * self.rate_factor  # as advance_to ticks
+        if rate <= 0.0:
+            return None
+        self.advance_to(self.now_s)  # takes up a rate change, pushes nothing new
+        return self._base_s + (self._ticks + k - 1) / rate
+
     def advance_to(self, t_s: float) -> int:
         """Produce every tick up to and including t_s; return how many were pushed."""
         rate = float(self.imu.odr_hz) * self.rate_factor

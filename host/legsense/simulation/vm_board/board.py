@@ -15,7 +15,17 @@ Node.js) with the board's flash in a host folder, and serves from one thread:
   memory to the next boot. power_cut() kills it with SIGKILL mid-whatever and powers on
   again (RTC and its memory lost); brownout() restarts it as the ESP32 does after a
   brownout (reset cause power-on, RTC kept); hang() stops the firmware dead (the
-  watchdog then resets it).
+  watchdog then resets it);
+* light sleep: machine.lightsleep() blocks the VM until this side answers. The wake is
+  planned on the SimBoard (its timer, the IMU's interrupt line reaching its level when
+  the FIFO fills, the watchdog's deadline) and paced: simulated time runs at `speed`
+  times real time meanwhile, and a host event (set_usb()) can end the sleep earlier.
+  Bytes sent to the serial port while the chip sleeps are dropped (`rx_dropped`), as a
+  sleeping ESP32's UART receives nothing. Every awake stretch (from a wake, or the boot,
+  to the next sleep) is logged in `awake_log` with what woke it, the firmware's CPU time
+  and the I2C bytes it read (the benchmark's duty cycle); the sleeps themselves are in
+  `sim.sleeps`. The USB cable is plugged in unless usb_powered=False: then the virtual
+  board's VBUS pin (profile usb.vbus) reads 0 and the firmware may sleep.
 
 Simulated time is the VM's (board_runner.mjs): it advances only while the VM waits, at
 most ``speed`` times as fast as real time, so a VM slowed by a busy machine slows the
@@ -53,7 +63,7 @@ from legsense.simulation.micropython_vm import (
     find_package,
     unavailable_reason,
 )
-from legsense.simulation.sim_board import SimBoard
+from legsense.simulation.sim_board import SimBoard, Sleep
 from legsense.simulation.vm_board.mp_lib import sim_machine_common as common
 from legsense.trace import Trace
 
@@ -120,6 +130,7 @@ class VirtualBoard:
         heap_bytes: int = DEFAULT_HEAP_BYTES,
         flash_bytes: int = DEFAULT_FLASH_BYTES,
         log=None,
+        usb_powered: bool = True,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
@@ -132,9 +143,19 @@ class VirtualBoard:
         self.heap_bytes = heap_bytes
         self.flash_bytes = flash_bytes
         self.sim = SimBoard(
-            "virtual", imu=imu, trace=from_zero(trace), uid=uid_for_state(self.state_dir)
+            "virtual",
+            imu=imu,
+            trace=from_zero(trace),
+            uid=uid_for_state(self.state_dir),
+            usb_powered=usb_powered,
         )
         self.sim.trace_start_ns = NEVER_NS  # set when the IMU is first switched on
+        self._sleep: dict | None = None  # the VM's pending machine.lightsleep()
+        self._events: list[tuple[str, object]] = []  # host events (set_usb) to apply
+        self.awake_log: list[dict] = []  # each awake stretch: what woke it, CPU, I2C bytes
+        self.rx_dropped = 0  # serial bytes that arrived while the chip slept
+        self._bus_mark = (0, 0)  # bus bytes read, clocks at the last wake
+        self._woke = (0, 0.0)  # (cause, ms) of the last wake (0: a boot)
         self._empty_bus = EmulatedI2C(-1, -1, -1)
         self._world = 0.0  # simulated ms: where the VM's clock stood at its last word
         self._rtc_offset_ms: float | None = None  # None: restarts with the power
@@ -205,6 +226,20 @@ class VirtualBoard:
         """The firmware hangs for good (nothing runs); the watchdog will reset it."""
         self._signal(signal.SIGUSR2)
 
+    def asleep_for_s(self) -> float:
+        """Real seconds left in the light sleep the firmware is in now (0: awake)."""
+        sleep = self._sleep
+        if sleep is None:
+            return 0.0
+        return max(0.0, self._sleep_left_s(sleep))
+
+    def set_usb(self, powered: bool) -> None:
+        """Plug in (True) or pull out the USB cable: the VBUS pin follows at the current
+        simulated time, and a sleeping firmware wakes if VBUS is one of its sources."""
+        with self._lock:
+            self._events.append(("usb", bool(powered)))
+        os.write(self._wake_w, b"x")
+
     def inject_fault(self, kind: str) -> None:
         """The next IMU transfer raises in the firmware: kind "exception" (ValueError)
         or "memory" (MemoryError)."""
@@ -262,6 +297,8 @@ class VirtualBoard:
         resp_r, resp_w = os.pipe()
         start_ms = self._world + common.BOOT_MS
         self._world = start_ms
+        self._sleep = None
+        self._woke = (0, start_ms)
         if self._rtc_offset_ms is None:  # powered on: the RTC starts at 2000-01-01 now
             self._rtc_offset_ms = -(start_ms - common.BOOT_MS)
             self._rtc_memory = ""
@@ -278,6 +315,8 @@ class VirtualBoard:
             "boot": boot,
             "reset_cause": cause,
             "uid_hex": self.sim.uid.hex(),
+            "rtc_gpios": ",".join(str(p) for p in self.sim.rtc_pins),
+            "driven_pins": ",".join(str(p) for p in self._driven_pins()),
             "req_fd": req_w,
             "resp_fd": resp_r,
         }
@@ -305,6 +344,15 @@ class VirtualBoard:
             self._proc = proc
         self.boots += 1
         self.log(f"boot {self.boots} ({boot}, reset cause {cause})")
+
+    def _driven_pins(self) -> list[int]:
+        pins = []
+        int1 = self.sim.profile["imu"].get("int1_pin")
+        if int1 is not None:
+            pins.append(int1)
+        if self.sim.vbus_pin is not None:
+            pins.append(self.sim.vbus_pin)
+        return pins
 
     def _kill(self) -> None:
         proc = self._proc
@@ -389,14 +437,24 @@ class VirtualBoard:
             writers.append(in_fd)
         if self._to_port:
             writers.append(self.master)
-        r, w, _ = select.select(readers, writers, [], 0.5)
+        timeout = 0.5
+        if self._sleep is not None:
+            timeout = max(0.0, min(timeout, self._sleep_left_s()))
+        r, w, _ = select.select(readers, writers, [], timeout)
         if self._wake_r in r:
             os.read(self._wake_r, 64)
         if self._req_r in r:
             self._serve_bus()
         if self.master in r:
             with contextlib.suppress(OSError):
-                self._to_vm += os.read(self.master, RELAY_CHUNK)
+                data = os.read(self.master, RELAY_CHUNK)
+                if self._sleep is not None:
+                    self.rx_dropped += len(data)  # a sleeping chip's UART hears nothing
+                else:
+                    self._to_vm += data
+        self._apply_events()
+        if self._sleep is not None:
+            self._check_sleep()
         if in_fd in w and self._to_vm:
             try:
                 n = os.write(in_fd, self._to_vm)
@@ -495,16 +553,143 @@ class VirtualBoard:
                 self._rtc_offset_ms = float(req["rtc_offset_ms"])
                 self._rtc_memory = str(req["rtc_memory_hex"])
                 continue
+            if req["op"] == "sleep":
+                self._begin_sleep(req)
+                return  # the VM waits for the answer: nothing more comes meanwhile
             status, data = self._bus_request(req)
-            reply = struct.pack("<BH", status, len(data)) + data
-            view = memoryview(reply)
-            while view:
-                try:
-                    n = os.write(self._resp_w, view)
-                except BlockingIOError:
-                    select.select([], [self._resp_w], [], 1.0)
-                    continue
-                view = view[n:]
+            self._reply(status, data)
+
+    def _reply(self, status: int, data: bytes) -> None:
+        reply = struct.pack("<BH", status, len(data)) + data
+        view = memoryview(reply)
+        while view:
+            try:
+                n = os.write(self._resp_w, view)
+            except BlockingIOError:
+                select.select([], [self._resp_w], [], 1.0)
+                continue
+            view = view[n:]
+
+    # --- light sleep ------------------------------------------------------------------
+
+    def _begin_sleep(self, req: dict) -> None:
+        sim = self.sim
+        t0 = float(req["t"])
+        t0_ns = int(t0 * 1_000_000)
+        if t0_ns > sim.clock.now_ns:
+            sim.clock.advance_to_ns(t0_ns)
+        ext0_pin, ext0_level = req["ext0"]
+        sim.ext0 = None if ext0_pin < 0 else (int(ext0_pin), bool(ext0_level))
+        pins, high = req["ext1"]
+        ids = tuple(int(p) for p in str(pins).split(",") if p)
+        sim.ext1 = (ids, bool(high)) if ids else None
+        stats = sim.bus.stats
+        self.awake_log.append(
+            {
+                "woke_by": self._woke[0],
+                "start_ms": self._woke[1],
+                "end_ms": t0,
+                "cpu_us": int(req.get("cpu_us", 0)),
+                "bridge_us": int(req.get("bridge_us", 0)),
+                "bus_requests": int(req.get("bus", 0)),
+                "bytes_read": stats.bytes_read - self._bus_mark[0],
+                "bus_clocks": stats.clocks - self._bus_mark[1],
+            }
+        )
+        self._sleep = {
+            "t0": t0,
+            "real0": time.monotonic(),
+            "ms": float(req["ms"]),
+            "wdt": float(req["wdt"]),
+        }
+        self._plan_sleep()
+        self._check_sleep()
+
+    def _plan_sleep(self) -> None:
+        # When the chip wakes if nothing from outside intervenes.
+        sleep = self._sleep
+        assert sleep is not None
+        sim = self.sim
+        cause = sim.wake_now()
+        now_ms = sim.clock.now_ns / 1e6
+        if cause:
+            sleep["wake"], sleep["cause"] = now_ms, cause
+            return
+        deadline = sleep["t0"] + sleep["ms"] if sleep["ms"] >= 0 else float("inf")
+        wake, cause = deadline, common.TIMER_WAKE
+        int1 = sim.profile["imu"].get("int1_pin")
+        for ext, code in ((sim.ext0, common.EXT0_WAKE), (sim.ext1, common.EXT1_WAKE)):
+            if ext is None or int1 is None or sim.imu is None:
+                continue
+            pins = ext[0] if isinstance(ext[0], tuple) else (ext[0],)
+            active = 0 if sim._int_low() else 1
+            if int1 in pins and int(ext[1]) == active:
+                t_int = sim.next_int_ns()
+                if t_int is not None and t_int / 1e6 < wake:
+                    wake, cause = max(now_ms, t_int / 1e6), code
+        if sleep["wdt"] >= 0 and sleep["wdt"] < wake:
+            wake, cause = sleep["wdt"], -1  # the watchdog resets the board first
+        sleep["wake"], sleep["cause"] = wake, cause
+
+    def _sleep_world_ms(self) -> float:
+        sleep = self._sleep
+        assert sleep is not None
+        paced = sleep["t0"] + (time.monotonic() - sleep["real0"]) * self.speed * 1000.0
+        return min(paced, sleep["wake"])
+
+    def _sleep_left_s(self, sleep: dict | None = None) -> float:
+        sleep = sleep or self._sleep
+        assert sleep is not None
+        left_ms = sleep["wake"] - (
+            sleep["t0"] + (time.monotonic() - sleep["real0"]) * 1000.0 * self.speed
+        )
+        return left_ms / 1000.0 / self.speed
+
+    def _check_sleep(self) -> None:
+        sleep = self._sleep
+        if sleep is None:
+            return
+        now = self._sleep_world_ms()
+        self._world = max(self._world, now)
+        if now >= sleep["wake"]:
+            self._end_sleep(sleep["wake"], sleep["cause"])
+
+    def _end_sleep(self, t_ms: float, cause: int) -> None:
+        sleep = self._sleep
+        assert sleep is not None
+        self._sleep = None
+        sim = self.sim
+        t_ns = int(t_ms * 1_000_000)
+        if t_ns > sim.clock.now_ns:
+            sim.clock.advance_to_ns(t_ns)
+        sim.advance_imu()
+        sim.sleeps.append(Sleep(int(sleep["t0"] * 1_000_000), t_ns, max(cause, 0)))
+        self._world = max(self._world, t_ms)
+        stats = sim.bus.stats
+        self._bus_mark = (stats.bytes_read, stats.clocks)
+        self._woke = (cause, t_ms)
+        if cause < 0:
+            reply = {"t": t_ms, "cause": 0, "reset": "watchdog"}
+        else:
+            sim.wake_cause = cause
+            reply = {"t": t_ms, "cause": cause}
+        self._reply(0, json.dumps(reply).encode())
+
+    def _apply_events(self) -> None:
+        with self._lock:
+            events, self._events = self._events, []
+        for kind, value in events:
+            sim = self.sim
+            now_ms = self._sleep_world_ms() if self._sleep is not None else self._world
+            now_ns = int(now_ms * 1_000_000)
+            if now_ns > sim.clock.now_ns:
+                sim.clock.advance_to_ns(now_ns)
+            if kind == "usb":
+                sim.set_usb(bool(value))
+            if self._sleep is not None:
+                cause = sim.wake_now()
+                if cause:
+                    self._end_sleep(now_ms, cause)
 
     def _bus_request(self, req: dict) -> tuple[int, bytes]:
         sim = self.sim
@@ -512,6 +697,8 @@ class VirtualBoard:
         if world_ns > sim.clock.now_ns:
             sim.clock.advance_to_ns(world_ns)
         op = req["op"]
+        if op == "pin":  # an input the host drives (INT1, VBUS)
+            return 0, bytes((sim.pin(int(req["pin"])).read(),))
         fault = self._fault_status
         if fault and op in ("rm", "wm", "r", "w"):
             self._fault_status = 0

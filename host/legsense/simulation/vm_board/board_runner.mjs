@@ -17,6 +17,8 @@
 //                raw REPL: a soft reset asked for from the raw REPL, as mpremote does)
 //   reset_cause  machine.reset_cause() of this boot (1 power on, 2 hard, 3 watchdog)
 //   uid_hex      machine.unique_id()
+//   rtc_gpios    "0,2,4,...": the GPIOs esp32.wake_on_ext0/ext1 accept (the MCU's RTC GPIOs)
+//   driven_pins  "27,34": inputs the host drives (the IMU's interrupt, VBUS sense)
 //   req_fd, resp_fd  inherited pipe ends of the I2C bridge (below)
 //
 // The USB serial port is stdin/stdout, bytes in and out. While the firmware's app runs,
@@ -37,6 +39,13 @@
 // Notices without an answer go the same way: {"op": "time"} (how far simulated time has
 // come, a few times per real second) and {"op": "state"} just before a reset exit (the
 // time, the RTC and its memory, which a reset keeps and a power cut loses).
+//
+// Light sleep: machine.lightsleep() sends {"op": "sleep", ...} with its wake sources, the
+// watchdog's deadline and the CPU the firmware used since it last woke (process CPU in
+// the VM's runs, less the bridge's own requests: the measure of "awake" the benchmark
+// scales to an ESP32), and blocks until the host answers with the simulated time it
+// woke at and why (the host paces that at `speed` and drops serial input meanwhile, as
+// a sleeping chip's UART hears nothing). Pins the host drives are read with {"op": "pin"}.
 //
 // Time is simulated and honest: it advances only while the VM waits (for its next
 // timer or for input), by the real time waited times `speed`, and never past the next
@@ -245,6 +254,16 @@ function writeThrough(FS) {
 // --- the I2C/ADC bridge to the emulators -----------------------------------------------
 
 const header = Buffer.alloc(3);
+// CPU the firmware used while awake (process.cpuUsage, us): the VM's runs, less the time
+// spent in bus requests (the bridge to the emulators, which an ESP32 does not have).
+let spanStart = null;
+let awakeVm = 0;
+let awakeBridge = 0;
+let awakeBus = 0;
+function cpuNow() {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
 function readExactly(fd, buf) {
   let got = 0;
   while (got < buf.length) {
@@ -264,11 +283,14 @@ function notify(message) {
   fs.writeSync(spec.req_fd, JSON.stringify(message) + "\n");
 }
 function busRequest(request) {
+  const c0 = cpuNow();
   request.t = simNow;
   fs.writeSync(spec.req_fd, JSON.stringify(request) + "\n");
   readExactly(spec.resp_fd, header);
   const data = Buffer.alloc(header.readUInt16LE(1));
   if (data.length) readExactly(spec.resp_fd, data);
+  awakeBridge += cpuNow() - c0;
+  awakeBus += 1;
   return [header[0], data];
 }
 
@@ -298,9 +320,14 @@ function enter() {
   const now = performance.now();
   simNow = Math.min(simNow + (now - idleSince) * speed, Math.max(simNow, nextDue()));
   idleSince = now;
+  spanStart = cpuNow();
 }
 // The VM handed control back: its run took no simulated time. Wait for what is next.
 function leave() {
+  if (spanStart !== null) {
+    awakeVm += cpuNow() - spanStart;
+    spanStart = null;
+  }
   const now = performance.now();
   idleSince = now;
   if (now - lastReport >= REPORT_MS) {
@@ -370,6 +397,30 @@ function ticks() {
   return Math.floor(simNow - bootAt) & 0x3fffffff;
 }
 
+// machine.lightsleep(): the host decides when (and why) the chip wakes.
+function lightsleep(ms, ext0Pin, ext0Level, ext1Pins, ext1High) {
+  if (spanStart !== null) awakeVm += cpuNow() - spanStart;
+  const cpu = { cpu_us: awakeVm - awakeBridge, bridge_us: awakeBridge, bus: awakeBus };
+  flush();
+  const [, data] = busRequest({
+    op: "sleep",
+    ms: Number(ms),
+    ext0: [Number(ext0Pin), Number(ext0Level)],
+    ext1: [String(ext1Pins), Number(ext1High)],
+    wdt: wdtTimeout ? wdtFed + wdtTimeout : -1,
+    ...cpu,
+  });
+  const reply = JSON.parse(data.toString());
+  simNow = Math.max(simNow, reply.t);
+  idleSince = performance.now();
+  if (reply.reset) exitWith(EXIT_HARD_RESET, `reset: watchdog not fed for ${wdtTimeout} ms`);
+  awakeVm = 0;
+  awakeBridge = 0;
+  awakeBus = 0;
+  spanStart = cpuNow();
+  return reply.cause;
+}
+
 let mp = null;
 let mode = "boot"; // "boot" | "app" | "repl"
 let rawRepl = false;
@@ -402,10 +453,14 @@ const host = {
   },
   reset_cause: () => spec.reset_cause ?? 1,
   uid_hex: () => spec.uid_hex,
+  rtc_gpios: () => String(spec.rtc_gpios ?? ""),
+  driven_pins: () => String(spec.driven_pins ?? ""),
+  pin_level: (pin) => busRequest({ op: "pin", pin: Number(pin) })[1][0],
+  lightsleep: (ms, e0p, e0l, e1, e1l) => lightsleep(ms, e0p, e0l, e1, e1l),
   i2c: (op, busId, scl, sda, addr, reg, hex, n) => {
     const [status, data] = busRequest({ op, bus: [busId, scl, sda], addr, reg, hex, n });
     if (status !== 0) return status; // an errno: the driver sees OSError
-    return new Uint8Array(data);
+    return data.toString("hex");
   },
   adc_uv: (pin) => busRequest({ op: "adc", pin })[1].readInt32LE(0),
   wdt_start: (ms) => {
@@ -559,7 +614,7 @@ async function main() {
     // The simulation's modules are imported from /simlib and stay in sys.modules (like
     // frozen ones), off the board's filesystem.
     mp.runPython(
-      `import sys\nsys.path.insert(0, ${JSON.stringify(LIB)})\nimport machine, _vm_board\n` +
+      `import sys\nsys.path.insert(0, ${JSON.stringify(LIB)})\nimport esp32, machine, _vm_board\n` +
         `sys.path.pop(0)\n_vm_board.setup()`,
     );
     mode = "boot";

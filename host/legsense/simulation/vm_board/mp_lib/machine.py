@@ -4,10 +4,15 @@
 # (board_runner.mjs: it advances while the VM waits, at most `speed` times real time)
 # that legsense_device.hal prefers when present. Timers run on that clock. Reset causes,
 # the RTC and its memory behave as in the CPython shim: both use sim_machine_common.
+# Pins the host drives (the IMU's interrupt line, VBUS sense) read the host's level.
+# lightsleep() hands the wake sources (esp32.wake_on_ext0/ext1) to the host, which lets
+# simulated time pass to the first of them (the IMU's FIFO reaching its threshold, a
+# host event, the timer) while the VM stands still, as a sleeping chip does.
 
 from binascii import hexlify, unhexlify
 
 import _vmhost
+import esp32 as _esp32
 import sim_machine_common as _common
 
 PWRON_RESET = _common.PWRON_RESET
@@ -15,6 +20,13 @@ HARD_RESET = _common.HARD_RESET
 WDT_RESET = _common.WDT_RESET
 DEEPSLEEP_RESET = _common.DEEPSLEEP_RESET
 SOFT_RESET = _common.SOFT_RESET
+PIN_WAKE = _common.EXT0_WAKE
+EXT0_WAKE = _common.EXT0_WAKE
+EXT1_WAKE = _common.EXT1_WAKE
+TIMER_WAKE = _common.TIMER_WAKE
+_wake = [_common.WAKE_UNDEFINED]
+_sleeps = [0]  # light sleeps so far (_vm_board: the scheduler returns to JS after one)
+_driven = tuple(int(x) for x in _vmhost.driven_pins().split(",") if x)  # the host drives
 _FAULTS = {250: ValueError, 251: MemoryError}  # injected by the host (fault campaigns)
 
 _timers = []
@@ -50,6 +62,8 @@ class Pin:
 
     def value(self, v=None):
         if v is None:
+            if self.id in _driven:
+                return _vmhost.pin_level(self.id)
             return Pin._levels[self.id]
         Pin._levels[self.id] = 1 if v else 0
 
@@ -85,25 +99,27 @@ class I2C:
             raise OSError(r)
         return r
 
+    # Data come back as hex text: unhexlify is C, a JS byte array would be copied into
+    # Python element by element (slow, and counted as the firmware's CPU time).
     def scan(self):
-        return list(bytes(self._xfer("scan", 0, 0, None, 0)))
+        return list(unhexlify(self._xfer("scan", 0, 0, None, 0)))
 
     def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
         n = len(buf)
-        buf[0:n] = bytes(self._xfer("rm", addr, memaddr, None, n))
+        buf[0:n] = unhexlify(self._xfer("rm", addr, memaddr, None, n))
 
     def readfrom_mem(self, addr, memaddr, nbytes, addrsize=8):
-        return bytes(self._xfer("rm", addr, memaddr, None, nbytes))
+        return unhexlify(self._xfer("rm", addr, memaddr, None, nbytes))
 
     def writeto_mem(self, addr, memaddr, buf, addrsize=8):
         self._xfer("wm", addr, memaddr, buf, 0)
 
     def readfrom(self, addr, nbytes, stop=True):
-        return bytes(self._xfer("r", addr, 0, None, nbytes))
+        return unhexlify(self._xfer("r", addr, 0, None, nbytes))
 
     def readfrom_into(self, addr, buf, stop=True):
         n = len(buf)
-        buf[0:n] = bytes(self._xfer("r", addr, 0, None, n))
+        buf[0:n] = unhexlify(self._xfer("r", addr, 0, None, n))
 
     def writeto(self, addr, buf, stop=True):
         self._xfer("w", addr, 0, buf, 0)
@@ -229,8 +245,24 @@ def idle():
     pass
 
 
-def lightsleep(ms=0):
-    pass
+def lightsleep(ms=None):
+    ext0 = _esp32._config["ext0"]
+    ext1 = _esp32._config["ext1"]
+    _wake[0] = _vmhost.lightsleep(
+        -1 if ms is None else int(ms),
+        -1 if ext0 is None else ext0[0],
+        1 if ext0 is not None and ext0[1] else 0,
+        "" if ext1 is None else ",".join(str(p) for p in ext1[0]),
+        1 if ext1 is not None and ext1[1] else 0,
+    )
+    _sleeps[0] += 1
+
+
+sleep = lightsleep
+
+
+def wake_reason():
+    return _wake[0]
 
 
 def deepsleep(ms=0):

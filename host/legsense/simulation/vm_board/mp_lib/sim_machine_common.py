@@ -13,6 +13,17 @@
 # * Booting takes time: ROM and second-stage bootloader, MicroPython, main.py's imports.
 #   The boards model a fixed BOOT_MS during which the MCU records nothing (the IMU,
 #   powered on its own, keeps sampling).
+# * machine.lightsleep([ms]) stops the CPU until a wake source fires: the timer (ms), or
+#   a level on RTC GPIOs set up with esp32.wake_on_ext0(pin, level) (one pin) and
+#   esp32.wake_on_ext1(pins, level) (several: WAKEUP_ANY_HIGH or WAKEUP_ALL_LOW). They
+#   are levels, not edges: a pin already at its wake level wakes the chip at once.
+#   Only RTC GPIOs can be ext0/ext1 sources (ValueError "invalid pin" otherwise, as
+#   MicroPython says). machine.wake_reason() then reads 2 (EXT0), 3 (EXT1) or 4 (TIMER),
+#   ESP-IDF's esp_sleep_source_t; 0 before any sleep. RAM, the CPU state and output
+#   levels are kept. While the chip sleeps its UART receives nothing (bytes sent to it
+#   are lost), pin interrupts do not run and the radio is off; the boards model the
+#   watchdog as counting on (conservative: ESP-IDF's timer-group watchdog stops with the
+#   APB clock, the firmware does not rely on that).
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -22,6 +33,14 @@ SOFT_RESET = 5
 
 BOOT_MS = 1500
 RTC_MEMORY_BYTES = 2048
+
+# machine.wake_reason() (ESP-IDF esp_sleep_source_t) and esp32.WAKEUP_* levels.
+WAKE_UNDEFINED = 0
+EXT0_WAKE = 2
+EXT1_WAKE = 3
+TIMER_WAKE = 4
+WAKEUP_ALL_LOW = False
+WAKEUP_ANY_HIGH = True
 
 # kind of reset -> (machine.reset_cause() after it, whether the RTC and its memory live)
 RESET_KINDS = {
@@ -107,3 +126,25 @@ def check_memory(data):
     if len(data) > RTC_MEMORY_BYTES:
         raise ValueError("buffer too long")
     return data
+
+
+def check_wake_pin(pin_id, rtc_pins):
+    """The GPIO number of an ext0/ext1 wake source; ValueError unless it is an RTC GPIO."""
+    if pin_id not in rtc_pins:
+        raise ValueError("invalid pin %r: not an RTC GPIO" % (pin_id,))
+    return pin_id
+
+
+def ext_wake(ext0, ext1, level_of):
+    """The wake cause the ext0/ext1 sources give now (EXT0_WAKE, EXT1_WAKE) or 0.
+    ext0: (pin, level) or None; ext1: (pins, any_high) or None; level_of(pin) -> 0/1."""
+    if ext0 is not None and level_of(ext0[0]) == (1 if ext0[1] else 0):
+        return EXT0_WAKE
+    if ext1 is not None and ext1[0]:
+        levels = [level_of(p) for p in ext1[0]]
+        if ext1[1]:
+            if 1 in levels:
+                return EXT1_WAKE
+        elif 1 not in levels:
+            return EXT1_WAKE
+    return 0

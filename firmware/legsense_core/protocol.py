@@ -56,6 +56,8 @@ STOP = const(0x0B)
 LIVE = const(0x0C)
 REPLAY_BEGIN = const(0x0D)  # start a night fed by REPLAY instead of the IMU (HIL tests)
 REPLAY = const(0x0E)  # samples for the replay night (flow controlled: see the reply)
+SIT_START = const(0x0F)  # start a suggested immobilization test (docs/sit.md)
+SIT_RATING = const(0x10)  # a discomfort rating typed at the host for the running SIT
 LIVE_DATA = const(0x40)  # unsolicited, device -> host, while the live stream is on
 ERROR = const(0xFF)  # reply to any request the device refuses or cannot parse
 
@@ -73,6 +75,8 @@ STOP_REPLY = const(0x8B)
 LIVE_REPLY = const(0x8C)
 REPLAY_BEGIN_REPLY = const(0x8D)
 REPLAY_REPLY = const(0x8E)
+SIT_START_REPLY = const(0x8F)
+SIT_RATING_REPLY = const(0x90)
 
 # ERROR codes.
 E_BAD_REQUEST = const(1)
@@ -185,6 +189,10 @@ LAYOUTS = {
     REPLAY_BEGIN_REPLY: ("replay begin reply", "<BIH", _NONE, ("state", "night_id", "capacity")),
     REPLAY: ("replay", "<B", _BYTES, ("flags", "samples")),
     REPLAY_REPLY: ("replay reply", "<HHI", _NONE, ("taken", "room", "late")),
+    SIT_START: ("sit start", "<HB", _NONE, ("sit_min", "every_min")),
+    SIT_START_REPLY: ("sit start reply", "<BI", _NONE, ("state", "night_id")),
+    SIT_RATING: ("sit rating", "<B", _NONE, ("rating",)),
+    SIT_RATING_REPLY: ("sit rating reply", "<B", _NONE, ("rating",)),
     LIVE_DATA: ("live data", "<IB", _BYTES, ("ticks_ms", "kind", "data")),
     ERROR: ("error", "<BB", _ERROR_TEXT, ("code", "request_type", "message")),
 }
@@ -203,6 +211,8 @@ REQUESTS = (
     LIVE,
     REPLAY_BEGIN,
     REPLAY,
+    SIT_START,
+    SIT_RATING,
 )
 FIELDS = {t: LAYOUTS[t][3] for t in LAYOUTS}
 _LIMITS = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFFFFFF, "Q": 0xFFFFFFFFFFFFFFFF}

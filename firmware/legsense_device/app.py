@@ -56,6 +56,7 @@ from legsense_device.imu_detect import open_imu
 from legsense_device.night_log import STATUS_FULL, FlashFull, NightLog
 from legsense_device.sampler import Sampler
 from legsense_device.session import RECORDING, NightSession
+from legsense_device.sit_session import DEFAULT_EVERY_MIN, DEFAULT_SIT_MIN
 from legsense_device.sleep import SleepStats, wake_plan
 from legsense_device.wall_clock import WallClock
 
@@ -78,12 +79,16 @@ FREED_MARGIN = 4096  # free flash beyond the reserve that ends "flash full"
 MIRROR_MS = resume.MIRROR_MS
 LONG_PRESS_MS = 2000  # a press held this long is a long press
 ACK_BLINK = (60, 80, 60, 80, 60)  # LED on/off ms: "marker taken"
+SIT_MIN_POLL_MS = 200
+SIT_MAX_POLL_MS = 30000
+SIT_PROMPT_POLL_MS = 1000  # while a prompt is open (a minute at most, a few times an hour)
 
 _STOP_CODES = {
     "host": records.M_STOP_HOST,
     "button": records.M_STOP_BUTTON,
     "schedule": records.M_STOP_SCHEDULE,
     "flash full": records.M_FLASH_FULL,
+    "sit": records.M_SIT_DONE,  # a SIT ran its full length (sit_session.py)
 }
 
 
@@ -145,6 +150,8 @@ class App:
         self.resumed = 0  # resumes in this boot's night (0 or 1)
         self.resume_report = ""  # what boot did about a night left recording
         self.presses = 0  # markers logged by short presses
+        self.sit = None  # the SitSession of a SIT now recording (sit_session.py)
+        self._sit_flag = None  # set when a SIT starts: wakes the SIT task
 
     # -- boot -----------------------------------------------------------------------
 
@@ -456,6 +463,9 @@ class App:
             clock = self.night_clock
             if clock is None or self.log is None:
                 return False, "not recording"
+            sit = self.sit
+            if sit is not None and sit.press(clock.now(hal.ticks_ms())):
+                return True, "rating press %d" % sit.presses
             self.log.append_marker(clock.now(hal.ticks_ms()), records.M_BUTTON, held_ms)
             self.presses += 1
             if self.led is not None:
@@ -470,15 +480,82 @@ class App:
         return self._follow(prev, why)
 
     def long_press(self):
-        """A press held LONG_PRESS_MS: recording, it stops the night; idle it does
-        nothing yet (reserved for a later gesture, e.g. an immobilisation test)."""
+        """A press held LONG_PRESS_MS: recording, it stops the night (a SIT's open
+        prompt: it answers 0); idle, it starts a SIT of the default plan."""
         if self.session.state != RECORDING:
-            return False, "long press: nothing to do while idle"
+            return self.start_sit("button", DEFAULT_SIT_MIN, DEFAULT_EVERY_MIN)
+        if self.sit is not None and self.sit.prompting:
+            return self._sit_do(self.sit.long_press())
         prev = self.session.state
         ok, why = self.session.stop("button")
         if not ok:
             return ok, why
         return self._follow(prev, why)
+
+    # -- the suggested immobilization test (sit_session.py, docs/sit.md) ----------------
+
+    def start_sit(self, source, sit_min, every_min):
+        """Start a SIT: a night whose header says mode sit, with rating prompts every
+        every_min minutes and M_SIT_DONE at sit_min. (ok, reason)."""
+        from legsense_device.sit_session import SitSession, check_plan
+
+        why = check_plan(sit_min, every_min)
+        if why is not None:
+            return False, why
+        if self.session.state == RECORDING:
+            return False, "already recording"
+        self.sit = SitSession(sit_min, every_min)
+        ok, why = self.start(source)
+        if not ok:
+            self.sit = None
+            return ok, why
+        if self._sit_flag is not None:
+            self._sit_flag.set()
+        return True, "SIT of %d min started by %s" % (sit_min, source)
+
+    def sit_rating(self, value):
+        """A rating typed at the host for the running SIT: (ok, reason)."""
+        if self.sit is None or self.session.state != RECORDING:
+            return False, "no SIT is running"
+        try:
+            action = self.sit.host_rating(value)
+        except ValueError as e:
+            return False, str(e)
+        return self._sit_do(action)
+
+    def _sit_do(self, action):
+        # Log what the SIT asked for (a rating) or end it (done).
+        clock = self.night_clock
+        if action is None or clock is None or self.log is None:
+            return False, "no SIT is running"
+        if action[0] == "rating":
+            self.log.append_marker(
+                clock.now(hal.ticks_ms()), records.M_RATING, action[1], action[2]
+            )
+            return True, "rating %d (%s)" % (action[1], action[2])
+        if action[0] == "done":
+            return self.stop("sit")
+        return True, "prompt"
+
+    async def _sit(self):
+        # While a SIT records: open prompts, close them into ratings, end it when done.
+        # Sleeps until the next thing due (the timer wakes a light-sleeping board); with
+        # no SIT it waits on a flag, so a night without one keeps no timer running.
+        self._sit_flag = hal.Flag()
+        while True:
+            sit = self.sit
+            clock = self.night_clock
+            if sit is None or clock is None or self.session.state != RECORDING:
+                await self._sit_flag.wait()
+                continue
+            now = clock.now(hal.ticks_ms())
+            for action in sit.tick(now):
+                self._sit_do(action)
+            if self.sit is sit:
+                wait = sit.ms_until_due(clock.now(hal.ticks_ms()))
+                if sit.prompting:  # presses and a host's rating change what is due
+                    wait = min(wait, SIT_PROMPT_POLL_MS)
+                await hal.sleep_ms(max(SIT_MIN_POLL_MS, min(wait, SIT_MAX_POLL_MS)))
 
     async def _blink(self, pattern):
         led = self.led
@@ -552,6 +629,8 @@ class App:
             return status_led.ERROR
         if self.session.flash_full:
             return status_led.FLASH_FULL
+        if self.sit is not None and self.sit.prompting:
+            return status_led.SIT_PROMPT
         if self.session.state == RECORDING:
             return status_led.RECORDING
         return status_led.IDLE
@@ -617,6 +696,8 @@ class App:
         det_cfg = sampler.detector.config.as_dict()  # type: ignore  (begin() made it)
         det_cfg["leg"] = self.cfg["leg"]  # which ankle: the host needs it for bilateral scoring
         det_cfg["person"] = self.cfg["person"]  # whose: the host merges a person's two legs
+        if self.sit is not None:  # a SIT: mode, sit_min, rating_every_min (docs/sit.md)
+            det_cfg.update(self.sit.header())
         uid = hal.random_u64()
         try:
             self.night_id = log.start_night(
@@ -699,6 +780,7 @@ class App:
         if self.log is not None:
             self.log.stop_night(now, code, "" if s.stopped_by in _STOP_CODES else s.stopped_by)
         self.night_clock = None
+        self.sit = None
         self._end_replay()
         if self._state is not None:
             self._state = None
@@ -744,6 +826,7 @@ class App:
             ("button", self._button),
             ("schedule", self._schedule),
             ("battery", self._battery),
+            ("sit", self._sit),
             ("link", self._link),
             ("ble", self._ble),
         ):

@@ -109,6 +109,14 @@ class DeviceControl:
         """The ReplayImu of the replay night now recording, or None."""
         return None
 
+    def start_sit(self, source, sit_min, every_min):
+        """Start a SIT (docs/sit.md): (ok, reason)."""
+        return False, "SIT not supported by this firmware"
+
+    def sit_rating(self, value):
+        """Log a rating typed at the host for the running SIT: (ok, reason)."""
+        return False, "SIT not supported by this firmware"
+
 
 class AppControl(DeviceControl):
     """DeviceControl over the app (legsense_device.app.App): start(source), stop(source),
@@ -175,6 +183,12 @@ class AppControl(DeviceControl):
 
     def replay_imu(self):
         return self.app.replay
+
+    def start_sit(self, source, sit_min, every_min):
+        return self.app.start_sit(source, sit_min, every_min)
+
+    def sit_rating(self, value):
+        return self.app.sit_rating(value)
 
     def config(self):
         return self.app.cfg
@@ -284,6 +298,10 @@ class ProtocolServer:
             return self._replay_begin(seq, values)
         if mtype == P.LIVE:
             return self._live(seq, values[0])
+        if mtype == P.SIT_START:
+            return self._sit_start(seq, values[0], values[1])
+        if mtype == P.SIT_RATING:
+            return self._sit_rating(seq, values[0])
         raise Refused(P.E_BAD_REQUEST, "%s is not a request" % P.type_name(mtype))
 
     # -- nights ---------------------------------------------------------------------------
@@ -518,6 +536,29 @@ class ProtocolServer:
         self._nights = []
         rtype = P.STOP_REPLY if stopping else P.START_REPLY
         return P.encode_body(self.reply, rtype, seq, (STATES.get(d.state(), 0), night_id))
+
+    def _sit_start(self, seq, sit_min, every_min):
+        d = self.device
+        try:
+            ok, reason = d.start_sit("host", sit_min, every_min)
+        except FlashFull as e:
+            raise Refused(P.E_FLASH_FULL, str(e)) from None
+        if not ok:
+            code = P.E_BUSY if d.state() == "recording" else P.E_BAD_REQUEST
+            if d.log is not None and d.log.status == STATUS_FULL:
+                code = P.E_FLASH_FULL
+            raise Refused(code, reason)
+        self._nights = []
+        return P.encode_body(
+            self.reply, P.SIT_START_REPLY, seq, (STATES.get(d.state(), 0), self._open_night())
+        )
+
+    def _sit_rating(self, seq, rating):
+        ok, reason = self.device.sit_rating(rating)
+        if not ok:
+            code = P.E_BAD_REQUEST if rating > 10 else P.E_BUSY
+            raise Refused(code, reason)
+        return P.encode_body(self.reply, P.SIT_RATING_REPLY, seq, (rating,))
 
     def _live(self, seq, on):
         if on and not self.device.live(True):

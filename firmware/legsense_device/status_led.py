@@ -8,12 +8,14 @@ IDLE = "idle"
 RECORDING = "recording"
 FLASH_FULL = "flash full"
 ERROR = "error"
+SIT_PROMPT = "sit prompt"  # a SIT asks for a rating (sit_session.py)
 
 PATTERNS = {
     IDLE: (60, 2940),  # a heartbeat every 3 s
     RECORDING: (20, 9980),  # a faint flash every 10 s
     FLASH_FULL: (150, 150, 150, 1550),  # double blink every 2 s
     ERROR: (100, 100, 100, 100, 100, 1500),  # triple blink every 2 s
+    SIT_PROMPT: (250, 250),  # fast even blinking: "rate your legs now"
 }
 
 

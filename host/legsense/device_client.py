@@ -288,6 +288,16 @@ class DeviceClient:
         state, night_id = await self.request(P.STOP)
         return _state_name(state), night_id
 
+    async def start_sit(self, sit_min: int, every_min: int) -> tuple[str, int]:
+        """Start a suggested immobilization test (docs/sit.md): (state, night id)."""
+        state, night_id = await self.request(P.SIT_START, (sit_min, every_min))
+        return _state_name(state), night_id
+
+    async def sit_rating(self, rating: int) -> int:
+        """Log a rating (0-10) typed at the host for the running SIT."""
+        (got,) = await self.request(P.SIT_RATING, (rating,))
+        return got
+
 
 def _state_name(state: int) -> str:
     return P.STATE_NAMES[state] if state < len(P.STATE_NAMES) else f"state {state}"

@@ -50,6 +50,7 @@ MAX_SIT_MIN = 24 * 60
 MAX_RATING = 10
 RATINGS_COLUMNS = ["t_s", "utc", "minute", "rating", "source"]
 MISSED = "missed"
+LATE_RATING_S = 120.0  # a prompt due at the end is answered up to ~1 min after it
 
 # Published cut-offs. Each number here was read in the paper's abstract (docs/sit.md says
 # how, and what the paper measured); one not verifiable is left out, never guessed.
@@ -149,7 +150,10 @@ def session_from_decoded(decoded: Any, config: dict[str, Any], closed: bool) -> 
     done = [float(m[0]) for m in markers if int(m[2]) == R.M_SIT_DONE]
     endings = [m for m in markers if int(m[2]) in R.ENDING_MARKERS]
     if done:
-        test_s, completed, ending = done[0], True, R.MARKER_NAMES[R.M_SIT_DONE]
+        # The device answers a prompt due at the end before it writes M_SIT_DONE: the
+        # test is the planned minutes (the last rating may come just after them).
+        test_s = min(done[0], sit_min * 60.0)
+        completed, ending = True, R.MARKER_NAMES[R.M_SIT_DONE]
     else:
         test_s, completed = float(decoded.info.recording_s), False
         if endings:
@@ -294,7 +298,7 @@ def score_sit(session: SitSession, params: ScoringParams | None = None) -> SitSc
     where = session.info.source or None
     if not test_s > 0:
         raise InputError("the SIT recorded nothing (0 s): nothing to score", where)
-    late = [r for r in session.ratings if r.t_s > test_s + 60.0]
+    late = [r for r in session.ratings if r.t_s > test_s + LATE_RATING_S]
     if late:
         raise InputError(
             f"a rating at minute {late[0].t_s / 60:.1f} is after the test's end "

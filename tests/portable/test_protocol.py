@@ -55,6 +55,10 @@ EXAMPLES = {
     p.REPLAY: (p.R_LAST, b"\x01\x00\xff\xff\x02\x00"),
     p.REPLAY_REPLY: (1, 511, 0),
     p.LIVE_DATA: (987654, p.LIVE_SAMPLES, b"\x10\x00\xf0\xff\xe8\x03"),
+    p.SIT_START: (60, 10),
+    p.SIT_START_REPLY: (1, 6),
+    p.SIT_RATING: (7,),
+    p.SIT_RATING_REPLY: (7,),
     p.ERROR: (p.E_NOT_ACKNOWLEDGED, p.ERASE, "night 3 is acknowledged up to 0 of 48213"),
 }
 
@@ -232,3 +236,11 @@ def test_encode_refuses_what_the_layout_cannot_carry():
     _value_error(p.encode_body, buf, p.CONFIG_SET, 1, ("x" * (p.MAX_PAYLOAD + 1),))
     _value_error(p.encode_body, buf, p.DATA, 1, (1, 0, bytes(p.MAX_PAYLOAD)))
     _value_error(p.encode_body, bytearray(8), p.ACK, 1, (1, 0))
+
+
+def test_sit_messages_byte_by_byte():
+    # SIT_START seq 3, 60 min, every 10: version 2, type 0x0F, seq LE, u16 60, u8 10.
+    assert _body(p.SIT_START, 3, (60, 10)) == bytes((2, 0x0F, 3, 0, 60, 0, 10))
+    # SIT_RATING seq 4, rating 7; its reply type is 0x90.
+    assert _body(p.SIT_RATING, 4, (7,)) == bytes((2, 0x10, 4, 0, 7))
+    assert p.reply_type(p.SIT_RATING) == 0x90

@@ -39,6 +39,7 @@ COMMANDS = {
     "query": "query",
     "reanalyze": "reanalyze",
     "validate": "validate",
+    "sit": "sit",
 }
 
 EXIT_INTERRUPTED = 130

@@ -305,3 +305,23 @@ def test_export_has_a_sits_table(tmp_path):
     ]
     _, nights = query(tmp_path / "ds", "SELECT count(*) FROM nights")
     assert nights == [(1,)]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--minutes", "0"], "--minutes must be 1..240, got 0"),
+        (["--every", "61"], "--every must be 1..60, got 61"),
+    ],
+)
+def test_legsense_sit_bad_plan_exit_2_before_the_device(tmp_path, capsys, extra, message):
+    code = main(["sit", "--port", str(tmp_path / "no-such-port"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_legsense_sit_bad_ratings_file_exit_2_before_the_device(tmp_path, capsys):
+    bad = write(tmp_path / "r.csv", "minute,rating\n10,12\n")
+    code = main(["sit", "--port", str(tmp_path / "no-such-port"), "--ratings", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and "r.csv:2: rating 12 out of range" in err

@@ -192,3 +192,115 @@ def test_the_sit_folder_events_are_the_replayed_movements(sit_run):
     want = want[want + shift < s["test_min"] * 60.0]
     assert len(got) == len(want)
     assert np.max(np.abs(got - (want + shift))) < 0.05
+
+
+# --- `legsense sit`: the host starts the SIT, sends typed ratings, syncs it -------------
+
+
+def run_host_sit(tmp_path, config: str, ratings: dict[int, int]):
+    """The board runs; sit_session() drives it over the pty (waits in virtual time)."""
+    from legsense.commands.sit import sit_session
+
+    trace, _labels = simulate_night(17, 5 / 60, 52.0, profile="plmd")
+    state = tmp_path / "device"
+    state.mkdir()
+    shutil.copytree(BOARDS_DIR, state / "boards")
+    (state / "config.json").write_text(config)
+    board = SimBoard("virtual", imu="lsm6dsox", trace=trace, trace_start_ms=0)
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    out = tmp_path / "data"
+    found: dict = {}
+
+    def utc_ms() -> int:
+        return WORLD0_MS + board.clock.now_ns // 1_000_000
+
+    try:
+        with machine_shim.installed(board):
+            from legsense_device.app import App
+            from legsense_device.usb_link import FdPort
+
+            app = App(fs_root=str(state))
+            app.link_port = FdPort(master)  # pyright: ignore[reportAttributeAccessIssue]
+            loop = VirtualTimeLoop(board.clock)
+            selector = loop._selector  # pyright: ignore[reportAttributeAccessIssue]
+
+            async def virtual_sleep(s: float) -> None:
+                selector.speed = None  # nobody talks meanwhile: pure virtual time
+                try:
+                    await asyncio.sleep(s)
+                finally:
+                    selector.speed = 1.0
+
+            async def host(client: DeviceClient):
+                try:
+                    found["night"] = await sit_session(
+                        client,
+                        SIT_MIN,
+                        EVERY_MIN,
+                        ratings=ratings,
+                        utc_now_ms=utc_ms,
+                        sleep=virtual_sleep,
+                    )
+                except Exception as exc:  # what the command would report
+                    found["error"] = exc
+                    return
+                found["report"] = await SyncEngine(
+                    client, out, utc_now_ms=utc_ms, picture=False
+                ).run()
+
+            async def main() -> None:
+                runner = asyncio.create_task(app.run())
+                await asyncio.sleep(0)
+                try:
+                    await _at(5.0)
+                    transport = SerialTransport(port)
+                    selector.speed = 1.0
+                    try:
+                        client = DeviceClient(transport, timeout=10.0)
+                        await client.hello()
+                        await host(client)
+                    finally:
+                        await transport.close()
+                        selector.speed = None
+                finally:
+                    runner.cancel()
+
+            try:
+                loop.run_until_complete(main())
+            finally:
+                _cancel_all(loop)
+                loop.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+    return found, out
+
+
+def test_legsense_sit_sends_the_ratings_and_syncs(tmp_path):
+    config = '{"board": "virtual", "odr_hz": 52, "leg": "left", "person": "anna"}'
+    found, out = run_host_sit(tmp_path, config, {1: 5, 3: 8})
+    assert "error" not in found, found.get("error")
+    (night,) = found["report"].nights
+    rows = list(csv.DictReader((night.folder / "ratings.csv").open()))
+    # minutes 1 and 3 typed at the host; 2 and 4 left to the button, nobody pressed
+    assert [(r["rating"], r["source"]) for r in rows] == [
+        ("5", "host"),
+        ("missed", "button"),
+        ("8", "host"),
+        ("missed", "button"),
+    ]
+    s = json.loads((night.folder / "summary.json").read_text())
+    assert s["completed"] is True and s["recording"]["person"] == "anna"
+    assert s["recording"]["start_utc"] is not None  # the clock was set before the start
+
+
+def test_legsense_sit_refuses_a_device_without_a_person(tmp_path):
+    from legsense.errors import InputError
+
+    found, out = run_host_sit(tmp_path, '{"board": "virtual", "odr_hz": 52}', {})
+    err = found.get("error")
+    assert isinstance(err, InputError) and "the device has no person" in str(err)
+    assert err.exit_status == 2
+    assert not (out).exists()  # nothing started, nothing synced

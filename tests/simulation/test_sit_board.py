@@ -280,7 +280,7 @@ def run_host_sit(tmp_path, config: str, ratings: dict[int, int]):
 
 def test_legsense_sit_sends_the_ratings_and_syncs(tmp_path):
     config = '{"board": "virtual", "odr_hz": 52, "leg": "left", "person": "anna"}'
-    found, out = run_host_sit(tmp_path, config, {1: 5, 3: 8})
+    found, _out = run_host_sit(tmp_path, config, {1: 5, 3: 8})
     assert "error" not in found, found.get("error")
     (night,) = found["report"].nights
     rows = list(csv.DictReader((night.folder / "ratings.csv").open()))

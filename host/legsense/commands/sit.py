@@ -101,8 +101,9 @@ async def sit_session(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
     """Start a SIT on a connected device, send the ratings at their prompts and wait for
-    its end (`sleep` waits, on the loop's clock); returns its night id. InputError for a device without a person (unless
-    `anonymous`); the device's refusals as DeviceRefused (exit 3)."""
+    its end (`sleep` waits, on the loop's clock); returns its night id. InputError for a
+    device without a person (unless `anonymous`); the device's refusals as DeviceRefused
+    (exit 3)."""
     cfg = json.loads(await client.config_get() or "{}")
     if not cfg.get("person") and not anonymous:
         raise InputError(

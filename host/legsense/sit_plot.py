@@ -28,7 +28,8 @@ def plot_sit(path: Path, result: SitScore, session: SitSession) -> None:
     """Draw the SIT picture into path (PNG)."""
     s = result.summary
     lms = result.scoring.lms
-    test_min = max(float(s["test_min"]), float(session.sit_min))
+    last_rating = max((r.t_s / 60.0 for r in session.ratings), default=0.0)
+    test_min = max(float(s["test_min"]), float(session.sit_min), last_rating + 0.1)
     fig = Figure(figsize=(10, 6), dpi=100)
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1]})
@@ -46,11 +47,13 @@ def plot_sit(path: Path, result: SitScore, session: SitSession) -> None:
                 facecolors=colour,
                 label=label,
             )
-    edges = np.arange(0.0, test_min + BIN_MIN, BIN_MIN)
+    bin_min = BIN_MIN if test_min >= 30 else 1.0  # a short (test) SIT: per minute
+    edges = np.arange(0.0, test_min + bin_min, bin_min)
     counts, _ = np.histogram(on, bins=edges)
     rate = top.twinx()
     rate.step(edges[:-1], counts, where="post", color="#333333", linewidth=1)
-    rate.set_ylabel(f"LMs per {BIN_MIN:g} min")
+    rate.set_ylim(0, max(int(counts.max()) if len(counts) else 0, 1) * 1.25)
+    rate.set_ylabel(f"LMs per {bin_min:g} min")
     top.set_yticks([])
     top.set_ylim(0, 1.2)
     done = float(s["test_min"])

@@ -119,7 +119,17 @@ def sit_figure(rows: list[SitRow]) -> Figure:
     ax.bar([i - w / 2 for i in x], plmw, w, color="#D55E00", label="SIT PLMW index")
     ax.bar([i + w / 2 for i in x], night, w, color="#0072B2", label="next night's PLM index")
     ax.axhline(SIT_CUTOFF_PER_H, color="#555555", linestyle="--", linewidth=1)
-    ax.text(-0.5, SIT_CUTOFF_PER_H, f" {SIT_CUTOFF_PER_H:g}/h (SIT, EMG)", va="bottom", fontsize=8)
+    right = max(len(rows), 1) - 0.25
+    ax.text(
+        right,
+        SIT_CUTOFF_PER_H,
+        f"{SIT_CUTOFF_PER_H:g}/h (SIT, EMG) ",
+        va="bottom",
+        ha="right",
+        fontsize=8,
+    )
+    tallest = max([*plmw, *(v for v in night if v == v), 0.0])  # NaN: no night after
+    ax.set_ylim(0, max(SIT_CUTOFF_PER_H * 1.3, tallest * 1.15))
     ax.set_ylabel("per hour")
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=8)

@@ -36,6 +36,12 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
     "ble": ("bench", "bench.ble_efficiency", "protocol efficiency over a Bumble link", {}),
     "virtual_board": ("bench", "bench.virtual_board", "detector, app, heap, flash on the VM", {}),
     "cohort": ("bench", "bench.cohort", "report, export, query, reanalyze over cohorts", {}),
+    "power": (
+        "bench",
+        "bench.power_duty",
+        "MCU duty cycle over a night that light-sleeps between FIFO bursts (VM, calibrated)",
+        {},
+    ),
     "faults_device_resets": (
         "faults",
         "bench.faults_device_resets",

@@ -292,7 +292,7 @@ def run(hours: float = NIGHT_HOURS) -> dict:
         "esp32_source": ESP32_SOURCE,
     }
     measured = {
-        "source": "bench/power_duty.py (make bench; python bench/run_all.py --only power)",
+        "source": "bench/power_duty.py (make bench; python -m bench.run_all --only power)",
         "board_profile": "virtual (the DevKitC's pins and LSM6DSOX)",
         "odr_hz": ODR_HZ,
         "vm_to_esp32_ratio": cal["ratio"],  # the mean; each night used its own

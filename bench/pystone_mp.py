@@ -31,7 +31,7 @@ class State:
         self.char2 = "\0"
         self.array1 = [0] * 51
         self.array2 = [[0] * 51 for _ in range(51)]
-        self.ptr_glb = None
+        self.ptr_glb = Record()  # run() sets the real one
 
 
 G = State()

@@ -65,7 +65,9 @@ LINK_AWAKE_S = 60.0  # the app stays awake this long after the host's last frame
 # machine.freq(240 MHz) running pystone_lowmem from micropython-lib on the official
 # MicroPython v1.12 release (2019-12-20): "Pystone(1.2) time for 500 passes" giving
 # 1661 pystones/second. (The same post shows a development build of the time at 499:
-# builds differ; 1661 is the release's figure.)
+# builds differ; 1661 is the release's figure.) Our pystone (bench/pystone_mp.py) follows
+# the same Dhrystone 1.1 procedure mix from its description, not micropython-lib's code,
+# so the ratio carries that approximation besides the machine-load spread it shows.
 ESP32_PYSTONES = 1661.0
 ESP32_SOURCE = (
     "https://github.com/micropython/micropython/issues/5673: ESP32 module at 240 MHz, "
@@ -328,7 +330,9 @@ def render(result: dict) -> list[str]:
     lines = [
         "The MCU's duty cycle over a night that light-sleeps between FIFO bursts "
         "(`bench/power_duty.py`): the real firmware on the MicroPython VM board "
-        f"(DevKitC pins, LSM6DSOX emulator), {ODR_HZ} Hz, USB cable out after `start`.",
+        f"(DevKitC pins; LSM6DSOX and MPU-6886 emulators), {ODR_HZ} Hz, USB cable out after "
+        "`start`. Each night counts from its first light sleep (the board stays awake for a "
+        "minute after the host's last frame) to the end of the trace.",
         "",
         "Calibration: pystone (`bench/pystone_mp.py`) on the VM, process CPU time, before and "
         "after each night, against "

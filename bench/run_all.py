@@ -43,6 +43,12 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
         "two virtual boards on two ankles, opposite crystal errors: alignment of the legs",
         {},
     ),
+    "power": (
+        "bench",
+        "bench.power_duty",
+        "MCU duty cycle over a night that light-sleeps between FIFO bursts (VM, calibrated)",
+        {},
+    ),
     "faults_device_resets": (
         "faults",
         "bench.faults_device_resets",

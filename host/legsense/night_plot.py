@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -425,7 +426,20 @@ def _draw_activity(ax, scoring: Scoring, epochs: Epochs | None, recording_s: flo
         start_h = epochs.start_s / 3600.0
         width_h = epochs.epoch_s / 3600.0
         value = np.asarray(epochs.activity_mg_s, dtype=float)
-        ax.bar(start_h, value, width=width_h, align="edge", color=ACTIVITY_COLOUR, linewidth=0)
+        # One collection, not a Rectangle artist per epoch: a 24 h night has 2,880 epochs,
+        # and per-epoch artists made the picture's memory and time grow with the night.
+        left = np.asarray(start_h, dtype=float)
+        verts = np.stack(
+            [
+                np.column_stack([left, np.zeros_like(value)]),
+                np.column_stack([left, value]),
+                np.column_stack([left + width_h, value]),
+                np.column_stack([left + width_h, np.zeros_like(value)]),
+            ],
+            axis=1,
+        )
+        ax.add_collection(PolyCollection(list(verts), facecolors=ACTIVITY_COLOUR, linewidths=0))
+        ax.autoscale_view()
         ax.set_ylabel(f"mg·s per\n{epochs.epoch_s:g} s epoch")
         _clip_to_bulk(ax, value)
         for gap_start, gap_end in _gaps(epochs, recording_s):
@@ -545,15 +559,21 @@ def _draw_posture(ax, epochs: Epochs | None) -> None:
 
 def _shade_series(ax, scoring: Scoring) -> None:
     lms = scoring.lms
-    for number in range(1, int(lms.series.max(initial=0)) + 1):
-        rows = np.flatnonzero(lms.series == number)
-        ax.axvspan(
-            lms.onset_s[rows[0]] / 3600.0,
-            lms.offset_s[rows[-1]] / 3600.0,
-            color=SERIES_COLOUR,
-            alpha=0.22,
-            lw=0,
-        )
+    in_series = np.flatnonzero(lms.series > 0)
+    if not len(in_series):
+        return
+    # Series are numbered in onset order: each one's first and last LM, found in one pass,
+    # drawn as one collection spanning the axes' height (not an axvspan per series).
+    numbers = lms.series[in_series]
+    firsts = in_series[np.r_[True, numbers[1:] != numbers[:-1]]]
+    lasts = in_series[np.r_[numbers[1:] != numbers[:-1], True]]
+    spans = [
+        (float(a), float(b - a))
+        for a, b in zip(lms.onset_s[firsts] / 3600.0, lms.offset_s[lasts] / 3600.0, strict=True)
+    ]
+    ax.broken_barh(
+        spans, (0, 1), transform=ax.get_xaxis_transform(), color=SERIES_COLOUR, alpha=0.22, lw=0
+    )
 
 
 def data_spans(info: NightInfo, epochs: Epochs | None) -> list[tuple[float, float]]:

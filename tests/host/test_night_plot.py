@@ -226,3 +226,41 @@ def test_markers_and_summary_are_read_from_the_folder(tmp_path):
     plain, marked = read_png(tmp_path / "plain.png"), read_png(tmp_path / "marked.png")
     black = np.all(marked < 0.35, axis=-1).sum() - np.all(plain < 0.35, axis=-1).sum()
     assert black > 300  # the line through five panels and the triangle
+
+
+def test_artists_do_not_grow_with_the_night(tmp_path, monkeypatch):
+    """Epoch bars and series shading are one collection each, whatever the night's length
+    (an artist per epoch made a 24 h picture take ~100 MB and 20 s)."""
+    import legsense.night_plot as night_plot
+
+    counts = []
+
+    def count_artists(fig, path):
+        counts.append(sum(len(ax.patches) + len(ax.collections) for ax in fig.axes[:4]))
+
+    monkeypatch.setattr(night_plot, "_write_atomically", count_artists)
+    for hours in (1.0, 12.0):
+        start = np.arange(0, hours * 3600, 30.0)
+        n = len(start)
+        epochs = Epochs(
+            epoch_s=30.0,
+            start_s=start,
+            n_samples=np.full(n, 1500),
+            active_s=np.zeros(n),
+            activity_mg_s=np.full(n, 10.0),
+            posture_mg=np.zeros((n, 3)),
+        )
+        # A PLM series of 5 LMs every 10 minutes: 6 series an hour.
+        onsets = [600 * k + 20 * j for k in range(int(hours * 6)) for j in range(5)]
+        on = np.asarray(onsets, dtype=float)
+        scoring = score_wasm2016(Movements.from_arrays(on, on + 2.0), recording_s=hours * 3600)
+        assert int(scoring.lms.series.max()) == int(hours * 6)
+        night = NightInfo(
+            recording_s=hours * 3600,
+            analysed_s=hours * 3600,
+            sample_rate_hz=50.0,
+            start_utc=None,
+            source="test",
+        )
+        plot_night(tmp_path / "night.png", scoring, night, epochs)
+    assert counts[0] == counts[1]

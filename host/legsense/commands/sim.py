@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         if vm == "micropython":
             board = VirtualBoard(trace, state, speed=args.speed, imu=imu, log=log)
         else:
-            board = CPythonBoard(trace, state, speed=args.speed, imu=imu)
+            board = CPythonBoard(trace, state, speed=args.speed, imu=imu, log=log)
     except ValueError as e:
         raise InputError(str(e)) from None
     port = board.start()

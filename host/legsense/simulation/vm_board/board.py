@@ -732,8 +732,10 @@ class VirtualBoard:
         return 0, bytes(out)
 
 
-def run_until_signalled(board: VirtualBoard) -> int:
-    """Serve until SIGINT or SIGTERM; exit status 0 (1 if the VM failed)."""
+def run_until_signalled(board: VirtualBoard, report_every_s: float = 10.0) -> int:
+    """Serve until SIGINT or SIGTERM; exit status 0 (1 if the VM failed). Every
+    `report_every_s` real seconds the board's `log` hears how fast the simulation goes
+    (printed with `legsense sim -v`). Either board: VirtualBoard or CPythonBoard."""
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -744,7 +746,7 @@ def run_until_signalled(board: VirtualBoard) -> int:
     try:
         while not stop.is_set():
             stop.wait(0.2)
-            if time.monotonic() - said >= 10.0:  # with -v: how fast the simulation goes
+            if time.monotonic() - said >= report_every_s:
                 said = time.monotonic()
                 board.log(
                     f"simulated {board.world_ms() / 1000:.0f} s, achieved speed "

@@ -19,7 +19,9 @@ import contextlib
 import os
 import shutil
 import threading
+import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 
 from legsense.simulation import machine_shim, virtual_loop
@@ -63,6 +65,7 @@ class CPythonBoard:
         speed: float = 1.0,
         imu: str = "lsm6dsox",
         flash_bytes: int = DEFAULT_FLASH_BYTES,
+        log: Callable[[str], None] = lambda text: None,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be > 0, got {speed!r}")
@@ -73,6 +76,8 @@ class CPythonBoard:
         (self.state_dir / "nights").mkdir(exist_ok=True)
         self.speed = speed
         self.flash_bytes = flash_bytes
+        self.log = log  # progress lines for `legsense sim -v` (as VirtualBoard's)
+        self._t0 = time.monotonic()
         self.sim = SimBoard(
             "virtual", imu=imu, trace=from_zero(trace), uid=uid_for_state(self.state_dir)
         )
@@ -92,6 +97,7 @@ class CPythonBoard:
         self._thread: threading.Thread | None = None
 
     def start(self) -> str:
+        self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="cpython-board", daemon=True)
         self._thread.start()
         return self.port
@@ -107,6 +113,15 @@ class CPythonBoard:
         for fd in (self.master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def world_ms(self) -> float:
+        """Simulated time since the board was first powered, in ms."""
+        return self.sim.clock.now_ns / 1e6
+
+    def achieved_speed(self) -> float:
+        """Simulated seconds per real second since start() (at most the speed asked)."""
+        real = time.monotonic() - self._t0
+        return self.world_ms() / 1000.0 / real if real > 0 else 0.0
 
     def __enter__(self) -> CPythonBoard:
         self.start()

@@ -29,6 +29,9 @@ from legsense.scoring import ScoringParams
 
 PROMPT_GRACE_S = 2.0  # ask just after the device's prompt opens
 END_GRACE_S = 75.0  # the device answers a prompt due at the end first (up to 60 s + 3 s)
+POLL_FIRST_S = 0.2  # host seconds before the device clock's rate is known
+POLL_MAX_S = 1.0  # at most this long between looks at the device's clock
+TICKS_PERIOD = 1 << 30  # the device's ticks_ms wraps (firmware/legsense_core/clock.py)
 MAX_MINUTES = 240
 MAX_EVERY = 60
 
@@ -115,21 +118,55 @@ async def sit_session(
     log(f"SIT started: night {night_id}, {minutes} min, a rating every {every} min ({state})")
     if not wait:
         return night_id
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
+    _utc, t0_ticks = await client.get_time()
+    pace = DeviceClock(client, t0_ticks, sleep)
     for minute in range(every, minutes + 1, every):
-        await sleep(max(0.0, t0 + minute * 60.0 + PROMPT_GRACE_S - loop.time()))
+        await pace.wait_until(minute * 60.0 + PROMPT_GRACE_S)
         value = (ratings or {}).get(minute)
         if value is None and ratings is None and ask is not None:
             value = await ask(minute)
         if value is not None:
             await client.sit_rating(value)
             log(f"minute {minute}: rating {value} sent")
-    await sleep(max(0.0, t0 + minutes * 60.0 + END_GRACE_S - loop.time()))
+    await pace.wait_until(minutes * 60.0 + END_GRACE_S)
     info = await client.hello()
     if info.state == "recording":
         log("the device is still recording: the SIT ends after its last prompt")
     return night_id
+
+
+class DeviceClock:
+    """Waits on the device's own clock (its ticks), not the host's: the device runs the
+    test, and a virtual board runs faster than real time. The host sleeps by the rate it
+    measures between looks, never longer than POLL_MAX_S, so it reaches a prompt's
+    moment within a look's worth of the device's time."""
+
+    def __init__(
+        self, client: DeviceClient, t0_ticks: int, sleep: Callable[[float], Awaitable[None]]
+    ) -> None:
+        self.client = client
+        self.t0_ticks = t0_ticks
+        self.sleep = sleep
+        self.rate: float | None = None  # device ms per host second, once measured
+        self._last: tuple[float, int] | None = None
+
+    async def elapsed_s(self) -> float:
+        """Seconds of the device's clock since t0_ticks (one GET_TIME)."""
+        _utc, ticks = await self.client.get_time()
+        now = asyncio.get_running_loop().time()
+        device_ms = (ticks - self.t0_ticks) % TICKS_PERIOD
+        if self._last is not None and now - self._last[0] > 0.02:
+            self.rate = max(1.0, (device_ms - self._last[1]) / (now - self._last[0]))
+        self._last = (now, device_ms)
+        return device_ms / 1000.0
+
+    async def wait_until(self, at_s: float) -> None:
+        """Return once the device's clock is at least at_s seconds past t0_ticks."""
+        while (left_s := at_s - await self.elapsed_s()) > 0:
+            if self.rate is None:
+                await self.sleep(min(POLL_FIRST_S, left_s))
+            else:
+                await self.sleep(min(POLL_MAX_S, left_s * 1000.0 / self.rate))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -299,8 +299,15 @@ class App:
         self._state = state
         self.night_id = night_id
         self.session.resume(state.get("by") or "host")
+        plan = state.get("sit")
+        if plan:  # a SIT goes on: its prompts from the next one due, its end unchanged
+            from legsense_device.sit_session import SitSession
+
+            self.sit = SitSession(plan[0], plan[1])
+            self.sit.resume_at(night_ms)
         ok, why = self._begin_night("resumed", night_ms)
         if not ok:
+            self.sit = None
             self.resume_report = "night %d could not resume: %s" % (night_id, why)
             return
         self.resumed += 1
@@ -735,6 +742,8 @@ class App:
             "by": "replay" if replay is not None else self.session.started_by,
             "resets": [],
         }
+        if self.sit is not None:  # a reset resumes the SIT's prompts too
+            state["sit"] = [self.sit.sit_min, self.sit.every_min]
         try:
             resume.save_state(self._state_path(), state)
             self._state = state

@@ -58,6 +58,15 @@ class SitSession:
         self.prompts = 0
         self.done = False
 
+    def resume_at(self, now):
+        """Go on after a reset at night ms now: the next prompt is the first one due after
+        now. A prompt that was open, or fell due, while the board was down is not asked
+        again (it may have been answered just before the reset); the host sees it as
+        neither rated nor missed."""
+        done_prompts = now // self.every_ms
+        self.prompts = min(done_prompts, self.sit_ms // self.every_ms)
+        self.next_prompt = (done_prompts + 1) * self.every_ms
+
     def header(self):
         """What the night header's config JSON adds for a SIT."""
         return {"mode": "sit", "sit_min": self.sit_min, "rating_every_min": self.every_min}

@@ -133,3 +133,46 @@ def _req(mtype, seq, values):
 
     buf = bytearray(MAX_BODY)
     return bytes(buf[: P.encode_body(buf, mtype, seq, values)])
+
+
+def test_resume_at_asks_the_next_prompt_due_after_the_reset():
+    s = SitSession(30, 10)  # prompts at 10, 20, 30 min
+    s.resume_at(14 * MIN)  # reset 4 min after the 10-min prompt: not asked again
+    assert s.prompts == 1 and s.tick(19 * MIN) == []
+    assert s.tick(20 * MIN) == [(PROMPT,)]
+    late = SitSession(30, 10)
+    late.resume_at(31 * MIN)  # back after the end: nothing left to ask, done at once
+    assert late.tick(31 * MIN) == [(DONE,)]
+
+
+def test_a_reset_during_a_sit_goes_on_with_its_prompts_and_ends_it(root):
+    # A watchdog reset 90 s into a 3-min SIT (prompts at 1, 2, 3 min): the night resumes,
+    # the 2- and 3-min prompts still open (left alone here: missed), M_SIT_DONE ends it.
+    from legsense.simulation.device_runner import DeviceRunner
+
+    board = SimBoard("virtual")
+    runner = DeviceRunner(board, root)
+    start_s = 2.0
+    runner.run(
+        300.0,
+        [
+            (start_s, lambda app: app.start_sit("host", 3, 1)),
+            (start_s + 62.0, lambda app: app.sit_rating(5)),
+            (start_s + 90.0, runner.inject("watchdog")),
+        ],
+    )
+    markers = of_type(night_records(root), records.T_MARKER)
+    codes = [m[1] for m in markers]
+    assert records.M_RESUMED in codes
+    ratings = [(m[0], m[2], m[3]) for m in markers if m[1] == records.M_RATING]
+    assert [(v, text) for _t, v, text in ratings] == [
+        (5, "host"),
+        (records.RATING_MISSED, "button"),
+        (records.RATING_MISSED, "button"),
+    ]
+    # the missed ones close their prompts' windows: 2 and 3 min after the start + 60 s
+    assert [t for t, _v, _x in ratings[1:]] == [
+        2 * MIN + PROMPT_WINDOW_MS,
+        3 * MIN + PROMPT_WINDOW_MS,
+    ]
+    assert codes[-1] == records.M_SIT_DONE

@@ -42,12 +42,13 @@ WORLD0_MS = int(datetime(2026, 1, 5, 21, 0, tzinfo=UTC).timestamp() * 1000)
 TRACE0_S = 3600.0  # the night's movements begin at 22:00 UTC
 SEED = 15
 SCENARIOS = {
-    "crystals": ("crystals +40 / -40 ppm", 40.0, 0.0),
-    "imu": ("and IMU oscillators +0.5 / -0.5 %", 40.0, 5000.0),
+    "crystals": ("crystals +40 / -40 ppm", 40.0, 0.0, False),
+    "imu": ("and IMU oscillators +0.5 / -0.5 %", 40.0, 5000.0, False),
+    "sleeping": ("both, boards light-sleeping (cable in only to sync)", 40.0, 5000.0, True),
 }
 
 
-def _plans(hours: float, rate: int, mcu_ppm: float, imu_ppm: float) -> list[LegPlan]:
+def _plans(hours: float, rate: int, mcu_ppm: float, imu_ppm: float, sleeps: bool) -> list[LegPlan]:
     end = TRACE0_S + hours * 3600
     return [
         LegPlan(
@@ -60,6 +61,7 @@ def _plans(hours: float, rate: int, mcu_ppm: float, imu_ppm: float) -> list[LegP
             start_s=TRACE0_S - 300.0,
             stop_s=end + 120.0,
             odr_hz=rate,
+            sleeps=sleeps,
         ),
         LegPlan(
             "right",
@@ -71,11 +73,12 @@ def _plans(hours: float, rate: int, mcu_ppm: float, imu_ppm: float) -> list[LegP
             start_s=TRACE0_S - 180.0,
             stop_s=end + 180.0,
             odr_hz=rate,
+            sleeps=sleeps,
         ),
     ]
 
 
-def _scenario(night, hours: float, rate: int, mcu_ppm: float, imu_ppm: float) -> dict:
+def _scenario(night, hours: float, rate: int, mcu_ppm: float, imu_ppm: float, sleeps: bool) -> dict:
     import json
 
     left, right, labels = night
@@ -84,7 +87,7 @@ def _scenario(night, hours: float, rate: int, mcu_ppm: float, imu_ppm: float) ->
     with tempfile.TemporaryDirectory(prefix="legsense-bilateral-") as tmp:
         out = Path(tmp) / "data"
         runs = {}
-        for plan in _plans(hours, rate, mcu_ppm, imu_ppm):
+        for plan in _plans(hours, rate, mcu_ppm, imu_ppm, sleeps):
             runs[plan.leg] = run_board(
                 plan, traces[plan.leg], TRACE0_S, Path(tmp) / plan.leg, out, WORLD0_MS
             )
@@ -125,15 +128,16 @@ def _scenario(night, hours: float, rate: int, mcu_ppm: float, imu_ppm: float) ->
     }
 
 
-def run(hours: float = 8.0, rate: int = 52) -> dict:
+def run(hours: float = 8.0, rate: int = 52, only: tuple[str, ...] | None = None) -> dict:
     """Both scenarios on one night; figures per scenario."""
     t0 = time.perf_counter()
     start = datetime.fromtimestamp(WORLD0_MS / 1000 + TRACE0_S, tz=UTC)
     night = simulate_bilateral_night(SEED, hours, float(rate), start_utc=start)
     result: dict = {"hours": hours, "rate_hz": rate, "seed": SEED, "scenarios": {}}
     result["generate_s"] = round(time.perf_counter() - t0, 1)
-    for name, (_, mcu, imu) in SCENARIOS.items():
-        result["scenarios"][name] = _scenario(night, hours, rate, mcu, imu)
+    for name, (_, mcu, imu, sleeps) in SCENARIOS.items():
+        if only is None or name in only:
+            result["scenarios"][name] = _scenario(night, hours, rate, mcu, imu, sleeps)
     return result
 
 
@@ -144,7 +148,7 @@ def _ms(x: float) -> str:
 def render(result: dict) -> list[str]:
     """The README block."""
     sc = result["scenarios"]
-    names = list(SCENARIOS)
+    names = [n for n in SCENARIOS if n in sc]
     head = " | ".join(SCENARIOS[n][0] for n in names)
     lines = [
         f"A bilateral night of {result['hours']:g} h at {result['rate_hz']} Hz replayed by two "

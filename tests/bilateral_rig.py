@@ -57,6 +57,7 @@ class LegPlan:
     start_s: float = 0.0  # the night starts (the person presses start)
     stop_s: float = 0.0
     odr_hz: int = 52
+    sleeps: bool = False  # the USB cable is in only while a host syncs: the board sleeps
 
 
 @dataclass
@@ -113,6 +114,7 @@ def run_board(
         imu_clock_ppm=plan.imu_ppm,
         mcu_clock_ppm=plan.mcu_ppm,
         uid=plan.uid,
+        usb_powered=not plan.sleeps,
     )
     ticks: list[np.ndarray] = []
     rows: list[np.ndarray] = []
@@ -146,6 +148,9 @@ def run_board(
             selector = loop._selector  # pyright: ignore[reportAttributeAccessIssue]
 
             async def host_sync() -> SyncReport:
+                if plan.sleeps:  # plug the cable in: the board wakes and stays awake
+                    board.set_usb(True)
+                    await asyncio.sleep(1.0)
                 transport = SerialTransport(port)
                 selector.speed = SYNC_SPEED
                 try:
@@ -159,6 +164,8 @@ def run_board(
                 finally:
                     await transport.close()
                     selector.speed = None
+                    if plan.sleeps:
+                        board.set_usb(False)
 
             async def main() -> None:
                 runner = asyncio.create_task(app.run())

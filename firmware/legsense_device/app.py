@@ -703,6 +703,9 @@ class App:
         det_cfg = sampler.detector.config.as_dict()  # type: ignore  (begin() made it)
         det_cfg["leg"] = self.cfg["leg"]  # which ankle: the host needs it for bilateral scoring
         det_cfg["person"] = self.cfg["person"]  # whose: the host merges a person's two legs
+        # Samples per FIFO burst: a sleeping board reads (and checks its sample clock) this
+        # seldom; the host bounds two legs' alignment with it (bilateral_alignment.py).
+        det_cfg["fifo_watermark"] = self._watermark(odr_cfg)
         if self.sit is not None:  # a SIT: mode, sit_min, rating_every_min (docs/sit.md)
             det_cfg.update(self.sit.header())
         uid = hal.random_u64()

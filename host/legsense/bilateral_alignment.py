@@ -11,7 +11,11 @@ come to UTC through its own clock map (time_base: anchors, steps, drift); what i
   crystal are never the same, so a leg's events may sit up to that much off the MCU
   time the anchors map, on either side, and two legs twice that apart. The band is
   measured at each FIFO read, against samples up to one sample period old: add the
-  longer of the two legs' periods;
+  longer of the two legs' periods. Between two reads the count drifts from the MCU clock
+  by what is left of the IMU oscillator's error once the firmware measured its real
+  period (up to IMU_ODR_TOLERANCE) over the read interval, which a
+  light-sleeping board stretches to a whole FIFO burst (the header's `fifo_watermark`
+  samples; at least AWAKE_READ_S): add that too;
 * where the map rests on one anchor only (no drift measured), a crystal may be off by
   up to UNMEASURED_DRIFT_PPM; where it extrapolates a measured drift beyond its anchors,
   the drift may have changed (temperature) by up to EXTRAPOLATED_DRIFT_PPM;
@@ -38,6 +42,11 @@ from legsense.scoring import Scoring
 from legsense.time_base import TimeBase
 
 SAMPLE_CLOCK_BAND_S = 0.1  # firmware sample_clock.SLEW_LIMIT_MS
+# The IMU's oscillator against the MCU's once the firmware has measured its real period
+# (sample_clock.TRIM_MIN_PPM; the first TRIM_WINDOW_MS of a night are counted at the
+# nominal one and may stray further: not covered by the bound).
+IMU_ODR_TOLERANCE = 0.001
+AWAKE_READ_S = 0.25  # an awake board reads its FIFO at least this often
 UNMEASURED_DRIFT_PPM = 50.0  # a watch crystal over temperature and age: tens of ppm
 EXTRAPOLATED_DRIFT_PPM = 5.0  # a measured drift changing with temperature
 SETTING_S = 0.01  # a clock setting over USB: half a round trip of a few ms
@@ -79,10 +88,17 @@ def _longest_from_anchor(a: float, b: float, anchor: float) -> float:
     return max(abs(a - anchor), abs(b - anchor))
 
 
-def clock_bound(clock: TimeBase, window_ms: tuple[float, float], rate_hz: float) -> dict[str, Any]:
-    """One leg's clock in the merged window: what its map rests on, and a bound (s)."""
+def clock_bound(
+    clock: TimeBase,
+    window_ms: tuple[float, float],
+    rate_hz: float,
+    fifo_watermark: int = 0,
+) -> dict[str, Any]:
+    """One leg's clock in the merged window: what its map rests on, and a bound (s).
+    `fifo_watermark`: samples per FIFO burst (the night header's; 0 when not logged)."""
     stretches = clock_stretches(clock, window_ms) if clock.utc_known else {}
-    bound = SAMPLE_CLOCK_BAND_S + SETTING_S
+    read_s = max(AWAKE_READ_S, fifo_watermark / rate_hz if rate_hz > 0 else 0.0)
+    bound = SAMPLE_CLOCK_BAND_S + SETTING_S + IMU_ODR_TOLERANCE * read_s
     bound += UNMEASURED_DRIFT_PPM * 1e-6 * stretches.get("unmeasured_drift_s", 0.0)
     bound += EXTRAPOLATED_DRIFT_PPM * 1e-6 * stretches.get("extrapolated_drift_s", 0.0)
     return {
@@ -92,6 +108,7 @@ def clock_bound(clock: TimeBase, window_ms: tuple[float, float], rate_hz: float)
         "drift_ppm": None if clock.drift_ppm is None else round(clock.drift_ppm, 1),
         **{k: round(v, 1) for k, v in stretches.items()},
         "sample_period_s": round(1.0 / rate_hz, 4) if rate_hz > 0 else None,
+        "fifo_read_s": round(read_s, 2),
         "bound_s": round(bound, 3),
     }
 
@@ -161,8 +178,9 @@ def assess(left: dict[str, Any], right: dict[str, Any], lags: dict[str, Any]) ->
         "right": right,
         "onset_lags": lags,
         "method": (
-            "clock_bound_s: worst case of the two clock maps (sample-clock band and a "
-            "sample period, unmeasured or extrapolated drift, settings); onset_lags: "
+            "clock_bound_s: worst case of the two clock maps (sample-clock band, a "
+            "sample period and the IMU's drift over a FIFO read interval, unmeasured or "
+            "extrapolated drift, settings); onset_lags: "
             "right minus left onset of the bilateral LMs of one LM per leg (median: the "
             "right clock's lead if neither leg leads; reported, not applied)"
         ),

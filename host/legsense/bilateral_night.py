@@ -251,13 +251,16 @@ def merge(legs: dict[str, LegData], params: ScoringParams) -> tuple[Merged, Scor
     per_leg = {leg: _figures(score_movements(kept[leg], info, params)) for leg in LEGS}
     window = (t0, t1)
     lags = onset_lags(scoring, movements)
-    alignment = assess(
-        clock_bound(left_d.clock, _device_window(legs["left"], window), left_d.info.sample_rate_hz),
-        clock_bound(
-            right_d.clock, _device_window(legs["right"], window), right_d.info.sample_rate_hz
-        ),
-        lags,
-    )
+    bounds = {
+        leg: clock_bound(
+            d.clock,
+            _device_window(legs[leg], window),
+            d.info.sample_rate_hz,
+            _watermark(d.detector),
+        )
+        for leg, d in (("left", left_d), ("right", right_d))
+    }
+    alignment = assess(bounds["left"], bounds["right"], lags)
     markers = _markers(legs, shift, length, start_utc)
     info.extra["legs"] = "left+right"
     merged = Merged(movements, epochs, leg_epochs, info, scoring, markers, dict(left_d.detector))
@@ -598,3 +601,9 @@ def write(folder: Path, merged: tuple[Merged, Scoring, dict], picture: bool) -> 
                 leg_rows=True,
             )
         (tmp / SUMMARY).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+
+
+def _watermark(detector: dict[str, Any]) -> int:
+    """Samples per FIFO burst from a night header's config (0 when not logged)."""
+    value = detector.get("fifo_watermark", 0)
+    return value if isinstance(value, int) and value > 0 else 0

@@ -71,3 +71,18 @@ def test_onset_lags_estimate_an_offset_and_a_trend():
 def test_few_pairs_give_no_interval():
     out = summarise_lags(np.array([0.1, 0.2, 0.3]), np.array([1.0, 2.0, 3.0]))
     assert out["pairs"] == 3 and out["median_s"] == 0.2 and "median_ci95_s" not in out
+
+
+def test_a_sleeping_boards_fifo_bursts_add_the_trimmed_imu_drift_over_a_burst():
+    # 224 samples a burst at 52 Hz: read every 4.31 s; the IMU's residual error after
+    # the firmware's trim (0.1 %) over that interval adds 4.3 ms; an awake board (or a
+    # night without the header key) reads at least every 0.25 s: 0.25 ms.
+    clock = build_time_base([(-600_000, UTC0 - 600_000), (9 * H, UTC0 + 9 * H)])
+    asleep = clock_bound(clock, EIGHT_H, 52.0, fifo_watermark=224)
+    assert asleep["fifo_read_s"] == pytest.approx(224 / 52, abs=0.01)
+    assert asleep["bound_s"] == pytest.approx(0.11 + 0.001 * 224 / 52, abs=1e-3)
+    awake = clock_bound(clock, EIGHT_H, 52.0)
+    assert awake["fifo_read_s"] == 0.25
+    assert asleep["bound_s"] - awake["bound_s"] == pytest.approx(
+        0.001 * (224 / 52 - 0.25), abs=1e-3
+    )

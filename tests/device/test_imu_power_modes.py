@@ -83,3 +83,26 @@ def test_config_key_is_validated():
     cfg, reasons = config.validate({"accel_power": "eco"})
     assert cfg["accel_power"] == config.DEFAULTS["accel_power"]
     assert any("accel_power" in r for r in reasons)
+
+
+def test_the_app_passes_the_config_to_the_chip(root):
+    # config -> app -> sampler -> driver -> the emulated chip on the simulated board
+    from app_harness import Run, at, exact_rate_trace, write_config
+    from legsense.simulation.sim_board import SimBoard
+
+    trace = exact_rate_trace(60 / 3600, 52.0, "lsm6dsox", seed=4)
+    write_config(root, {"board": "virtual", "gyro": False, "accel_power": "low_power"})
+    board = SimBoard("virtual", imu="lsm6dsox", trace=trace, trace_start_ms=1001)
+
+    async def scenario(app):
+        await at(1.0)
+        assert app.start("host")[0]
+        await at(30.0)
+        chip = board.imu
+        mode = chip.accel_power_mode().name, chip.regs[CTRL5_C], chip.regs[CTRL6_C]
+        assert app.stop("host")[0]
+        return mode, app.status()["samples"]
+
+    (name, ctrl5, ctrl6), samples = Run(board, root)(scenario).result
+    assert name == "low_power" and ctrl6 & 0x10 and not ctrl5 & 0x80
+    assert samples > 52 * 25  # it recorded

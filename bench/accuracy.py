@@ -21,6 +21,7 @@ from legsense.analysis import analyze_trace
 from legsense.night import Movements
 from legsense.scoring import ScoringParams, score_wasm2016
 from legsense.simulation.night_generator import simulate_night
+from legsense.trace import Labels, Trace
 
 from bench.matching import MatchCounts, match_by_overlap
 
@@ -132,6 +133,14 @@ def run_night(
         jitter=jitter,
         start_moving=start_moving,
     )
+    return evaluate(trace, labels, seed, rate, imu, gyro, profile)[0]
+
+
+def evaluate(
+    trace: Trace, labels: Labels, seed: int, rate: float, imu: str, gyro: bool, profile: str
+) -> tuple[NightResult, Movements]:
+    """Analyse one simulated night with the firmware's detector and score it against its
+    labels: the night's figures and the detected movements."""
     t0 = time.perf_counter()
     detection, info = analyze_trace(trace)
     seconds = time.perf_counter() - t0
@@ -151,7 +160,7 @@ def run_night(
     match = match_by_overlap(
         truth.onset_s[t_keep], truth.offset_s[t_keep], det.onset_s[d_keep], det.offset_s[d_keep]
     )
-    return NightResult(
+    result = NightResult(
         seed,
         rate,
         imu,
@@ -164,6 +173,7 @@ def run_night(
         float(e_det.summary["plm_index"]),
         seconds,
     )
+    return result, det
 
 
 def summarise(results: list[NightResult], hours: float) -> dict:

@@ -49,6 +49,12 @@ BENCHES: dict[str, tuple[str, str, str, dict]] = {
         "MCU duty cycle over a night that light-sleeps between FIFO bursts (VM, calibrated)",
         {},
     ),
+    "imu_power": (
+        "bench",
+        "bench.imu_power_modes",
+        "LSM6DSOX power modes (gyro off, low-power accelerometer) over the accuracy nights",
+        {},
+    ),
     "faults_device_resets": (
         "faults",
         "bench.faults_device_resets",

@@ -680,6 +680,7 @@ class App:
                 cfg["raw_samples"],
                 self._int1_used,
                 self._int1 is not None and self._int1[1] == 0,
+                cfg["accel_power"],
             )
         except OSError as e:
             self.session.stop("error")

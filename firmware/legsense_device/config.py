@@ -21,6 +21,7 @@ DEFAULTS = {
     "accel_fs_g": 2,
     "gyro": True,
     "gyro_fs_dps": 250,
+    "accel_power": "high_performance",
     "fifo_watermark": 0,
     "epoch_s": 30,
     "leg": "",
@@ -85,6 +86,12 @@ def _check(key, v):
         return None
     if key == "accel_fs_g":
         return None if v in (2, 4, 8, 16) and _is_int(v) else "must be 2, 4, 8 or 16"
+    if key == "accel_power":
+        # The LSM6DSOX/DSO accelerometer's power mode, used with "gyro": false
+        # (imu_lsm6.py; docs/firmware.md, "IMU power modes").
+        if v in ("high_performance", "low_power", "ultra_low_power"):
+            return None
+        return 'must be "high_performance", "low_power" or "ultra_low_power"'
     if key == "gyro_fs_dps":
         return None if v in (125, 250, 500, 1000, 2000) and _is_int(v) else "bad gyro range"
     if key in ("gyro", "raw_samples", "ble_while_recording", "light_sleep"):

@@ -20,6 +20,15 @@
 # the read itself (`capacity` less an eighth), so a sleeping MCU wakes as rarely as the
 # FIFO permits.
 #
+# Accelerometer power modes (LSM6DSOX/DSO only; DS12814 CTRL5_C/CTRL6_C): high
+# performance (reset), low-power/normal (CTRL6_C.XL_HM_MODE = 1, 1.8 mg RMS) and
+# ultra-low-power (CTRL5_C.XL_ULP_EN = 1, 5.5 mg RMS). They apply with the gyroscope
+# powered down only: ULP requires it, and the low-power accelerometer beside a running
+# gyroscope saves little (the gyroscope draws most of the 0.55 mA) and is not modelled by
+# the emulator. With the gyroscope on, or on the LSM6DS3TR-C (whose CTRL5_C bit 7 is
+# something else), the accelerometer stays in high performance; `accel_power` says which
+# mode is in effect. docs/firmware.md ("IMU power modes") gives the measured effect.
+#
 # read_fifo() allocates nothing: transfers go through memoryviews of fixed sizes made in
 # configure(); a read of n words is split into power-of-two blocks.
 
@@ -57,6 +66,10 @@ _CTRL3_BDU = const(0x40)
 _CTRL3_H_LACTIVE = const(0x20)
 _CTRL3_IF_INC = const(0x04)
 _CTRL3_SW_RESET = const(0x01)
+_CTRL5_C = const(0x14)
+_CTRL5_XL_ULP_EN = const(0x80)
+_CTRL6_C = const(0x15)
+_CTRL6_XL_HM_MODE = const(0x10)
 _FIFO_STATUS1 = const(0x3A)
 
 # LSM6DSOX / LSM6DSO FIFO
@@ -95,6 +108,13 @@ _FS_G_CODE = {125: 0x02, 250: 0x00, 500: 0x04, 1000: 0x08, 2000: 0x0C}  # incl. 
 _RESET_POLLS = const(100)
 
 NAMES = ("lsm6dsox", "lsm6dso", "lsm6ds3trc")
+ACCEL_POWER_MODES = ("high_performance", "low_power", "ultra_low_power")
+# (CTRL5_C, CTRL6_C) of each mode
+_ACCEL_POWER_BITS = {
+    "high_performance": (0, 0),
+    "low_power": (0, _CTRL6_XL_HM_MODE),
+    "ultra_low_power": (_CTRL5_XL_ULP_EN, 0),
+}
 _NO_SAMPLES = array("h")
 
 
@@ -118,6 +138,7 @@ class _LSM6Base:
     max_wtm_words = 0  # largest threshold the register holds
     _data_reg = 0  # FIFO output register a burst starts at
     has_fifo_int = True  # the FIFO threshold can drive INT1
+    low_power_accel = False  # the chip has the DSOX/DSO accelerometer power modes
 
     def __init__(self, i2c, address, name):
         if name not in NAMES:
@@ -127,6 +148,7 @@ class _LSM6Base:
         self.name = name
         self.gyro = False
         self.odr_hz = 0.0
+        self.accel_power = "high_performance"  # the accelerometer mode in effect
         self.watermark = 0
         self.capacity = 0  # samples the FIFO holds with the configured sensors
         self.int1 = False  # the FIFO threshold drives INT1
@@ -175,6 +197,7 @@ class _LSM6Base:
         watermark=0,
         int1=False,
         int1_active_low=False,
+        accel_power="high_performance",
     ):
         """Reset the chip, set ODR and full scales, start the FIFO in continuous mode.
 
@@ -182,9 +205,13 @@ class _LSM6Base:
         returned. gyro=False powers the gyroscope down and keeps it out of the FIFO.
         watermark is in samples (the FIFO watermark flag rises at that level), at most
         the FIFO's capacity less an eighth, which 0 takes. int1=True routes the watermark
-        to the INT1 pin, active low when int1_active_low.
+        to the INT1 pin, active low when int1_active_low. accel_power is one of
+        ACCEL_POWER_MODES; it takes effect with the gyroscope off on an LSM6DSOX/DSO
+        (else high performance), and `accel_power` says which mode runs.
         """
         code, hz = nearest_odr(odr_hz)
+        if accel_power not in _ACCEL_POWER_BITS:
+            raise ValueError("no accelerometer power mode %r" % (accel_power,))
         if accel_fs_g not in _FS_XL_CODE:
             raise ValueError("%s has no accelerometer range of %s g" % (self.name, accel_fs_g))
         if gyro_fs_dps not in _FS_G_CODE:
@@ -197,6 +224,15 @@ class _LSM6Base:
         if int1_active_low:
             ctrl3 |= _CTRL3_H_LACTIVE
         self._write(_CTRL3_C, ctrl3)
+        # The power mode before the ODR: the accelerometer is powered down after the
+        # reset, where XL_ULP_EN may change.
+        if gyro or not self.low_power_accel or accel_fs_g != 2:
+            accel_power = "high_performance"
+        ctrl5, ctrl6 = _ACCEL_POWER_BITS[accel_power]
+        if self.low_power_accel:
+            self._write(_CTRL5_C, ctrl5)
+        self._write(_CTRL6_C, ctrl6)
+        self.accel_power = accel_power
         self._write(_CTRL1_XL, (code << 4) | (_FS_XL_CODE[accel_fs_g] << 2))
         self._write(_CTRL2_G, ((code << 4) | _FS_G_CODE[gyro_fs_dps]) if gyro else 0)
         per = self._words_per_sample()
@@ -252,6 +288,7 @@ class LSM6DSOX(_LSM6Base):
     capacity_words = _O_CAPACITY_WORDS
     max_wtm_words = _O_MAX_WTM
     _data_reg = _O_FIFO_DATA_OUT_TAG
+    low_power_accel = True
 
     def __init__(self, i2c, address=0x6A, name="lsm6dsox"):
         super().__init__(i2c, address, name)

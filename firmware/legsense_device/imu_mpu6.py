@@ -113,6 +113,7 @@ class MPU6:
         self.address = address
         self.name = name
         self.gyro = False
+        self.accel_power = "high_performance"  # no low-power modes driven here
         self.odr_hz = 0.0
         self.watermark = 0
         self.capacity = 0  # whole samples the FIFO holds with the configured sensors
@@ -145,13 +146,16 @@ class MPU6:
         watermark=0,
         int1=False,
         int1_active_low=False,
+        accel_power="high_performance",
     ):
         """Reset the chip, set sample rate, filters and full scales, start the FIFO.
 
         Returns the actual rate 1000/(1+SMPLRT_DIV) nearest to odr_hz. gyro=False puts
         the gyroscope in standby and keeps it out of the FIFO. watermark is in samples
         (0: the largest the FIFO allows). int1=True drives the INT pin from the FIFO
-        watermark (MPU-6886 only), active low when int1_active_low.
+        watermark (MPU-6886 only), active low when int1_active_low. accel_power is
+        accepted for the LSM6 drivers' sake and ignored: the accelerometer runs in its
+        normal mode (`accel_power` stays "high_performance").
         """
         div, hz = sample_rate_divider(odr_hz)
         if accel_fs_g not in _FS_CODE_G:

@@ -35,6 +35,7 @@ class ReplayImu:
         self.name = name
         self.odr_hz = float(odr_hz)
         self.gyro = bool(gyro)
+        self.accel_power = "high_performance"
         self.accel_scale, self.gyro_scale = scales(name, accel_fs_g, gyro_fs_dps)
         self.capacity = capacity or DEFAULT_CAPACITY
         self.width = 6 if self.gyro else 3  # int16 values per sample on the wire
@@ -71,10 +72,11 @@ class ReplayImu:
         watermark=32,
         int1=False,
         int1_active_low=False,
+        accel_power="high_performance",
     ):
         """Start the replay clock now. The rate, ranges and gyro are the replayed
         trace's (fixed at construction); the night config's are ignored (a replay night
-        keeps the board awake: no interrupt is wired)."""
+        keeps the board awake: no interrupt is wired); accel_power is ignored too."""
         if watermark <= 0:
             watermark = self.capacity // 4
         self.watermark = max(1, min(int(watermark), self.capacity // 4))

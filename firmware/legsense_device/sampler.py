@@ -71,14 +71,16 @@ class Sampler:
         raw=False,
         int1=False,
         int1_active_low=False,
+        accel_power="high_performance",
     ):
         """Configure the IMU and a detector; samples count from t0_ms. Returns the ODR
         the IMU actually runs at. Raises OSError when the IMU does not answer. With raw,
         every batch is also logged as a compressed raw-sample record. int1: the FIFO
-        watermark drives the IMU's interrupt pin (active low if int1_active_low)."""
+        watermark drives the IMU's interrupt pin (active low if int1_active_low).
+        accel_power: the accelerometer's power mode (the driver says which runs)."""
         imu = self.imu
         self.odr_hz = imu.configure(
-            odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark, int1, int1_active_low
+            odr_hz, accel_fs_g, gyro_fs_dps, gyro, watermark, int1, int1_active_low, accel_power
         )
         cfg = DetectorConfig(rate_hz=detector_rate(self.odr_hz), epoch_ms=epoch_ms)
         self.detector = LegMovementDetector(cfg, imu.accel_scale, imu.gyro_scale)

@@ -261,4 +261,22 @@ def test_cli_prints_the_budget(capsys):
     assert pb.main([str(ROOT / "hardware" / "devkitc_lsm6dsox" / "power.json")]) == 0
     out = capsys.readouterr().out
     assert "## Power budget: devkitc_lsm6dsox" in out
-    assert out.count("- nights per charge: ") == 2
+    # four scenarios: accel + gyro, accel only in high-performance, low-power and
+    # ultra-low-power mode
+    assert out.count("- nights per charge: ") == 4
+
+
+@pytest.mark.parametrize("build", ["devkitc_lsm6dsox", "xiao_esp32s3_lsm6dsox"])
+def test_low_power_accel_scenarios_differ_by_the_imu_current_only(build):
+    # Same MCU duty as the accelerometer-only night; the LSM6DSOX line drops from 170 uA
+    # to 26 uA (low-power) and 9.5 uA (ultra-low-power) at 52 Hz (DS12814 Table 4).
+    budget = pb.load(ROOT / "hardware" / build / "power.json")
+    by_name = {sc.name.split(",")[0] + sc.name.split(",")[1]: sc for sc in budget.scenarios}
+    hp = by_name["accelerometer only 52 Hz (gyro powered down)"]
+    lp = by_name["accelerometer only low-power mode"]
+    ulp = by_name["accelerometer only ultra-low-power mode"]
+    assert lp.avg_ma == pytest.approx(hp.avg_ma - (0.170 - 0.026), abs=1e-9)
+    assert ulp.avg_ma == pytest.approx(hp.avg_ma - (0.170 - 0.0095), abs=1e-9)
+    assert lp.nights_per_charge == pytest.approx(
+        1000 * 0.9 * 0.8 / ((hp.avg_ma - 0.144) * 10), rel=1e-9
+    )

@@ -28,7 +28,17 @@ Modelled (from the datasheets):
   pin's electrical level now and `ticks_until_int1()` how many sample periods until it
   becomes active (the boards use it to wake a sleeping MCU at the right instant).
 
-Not modelled: filters and noise, low-power modes' timing, FIFO compression, timestamps,
+- the accelerometer's power modes of the LSM6DSOX/DSO (lsm6_power_modes): high
+  performance (reset), low-power/normal (CTRL6_C.XL_HM_MODE = 1) and ultra-low-power
+  (CTRL5_C.XL_ULP_EN = 1). A noisier mode adds, per axis, Gaussian noise of
+  sqrt(rms_mode**2 - rms_hp**2) to the values pushed (which carry the high-performance
+  noise already), drawn from a generator seeded by `noise_seed`, before quantising.
+  Refused (NotImplementedError when a sample is pushed): a low-power mode with the
+  gyroscope on, XL_ULP_EN together with XL_HM_MODE, a low-power mode at a full scale
+  other than +-2 g, and the LSM6DS3TR-C's low-power mode.
+
+Not modelled: filters, the high-performance noise (the traces carry it), low-power
+modes' timing (turn-on, settling), FIFO compression, timestamps,
 temperature and external-sensor batching, other FIFO modes (treated as bypass), DS3TR-C
 decimation factors above 1 (NotImplementedError), INT2, data-ready and embedded-function
 interrupts (routing one to INT1 raises NotImplementedError when the pin is read), the
@@ -42,10 +52,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+import numpy as np
 from legsense_core.imu_scales import scales
 
 from legsense.simulation.i2c_bus import RegisterTarget
 from legsense.simulation.imu_quantise import axes_to_counts, rows_to_counts
+from legsense.simulation.lsm6_power_modes import CTRL5_C, CTRL6_C, AccelPowerMode, mode_of_bits
 
 VARIANTS = {"lsm6dsox": 0x6C, "lsm6dso": 0x6C, "lsm6ds3trc": 0x6A}
 
@@ -117,9 +129,12 @@ def tag_byte(tag: int, slot: int) -> int:
 class LSM6Emulator(RegisterTarget):
     """One LSM6 chip: attach it to an EmulatedI2C and push() samples at its ODR."""
 
-    def __init__(self, variant: str = "lsm6dsox", accel_word_first: bool = False):
+    def __init__(
+        self, variant: str = "lsm6dsox", accel_word_first: bool = False, noise_seed: int = 0
+    ):
         """accel_word_first: order of the two words of a time slot in the tagged FIFO
-        (the datasheet does not fix it; drivers must pair words by TAG_CNT)."""
+        (the datasheet does not fix it; drivers must pair words by TAG_CNT).
+        noise_seed seeds the extra noise of the accelerometer's low-power modes."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown LSM6 variant {variant!r} (known: {', '.join(VARIANTS)})")
         self.variant = variant
@@ -130,6 +145,7 @@ class LSM6Emulator(RegisterTarget):
         self.fifo: deque = deque()
         self.samples_pushed = 0
         self.words_overwritten = 0
+        self._noise = np.random.default_rng(noise_seed)
         self.reset()
 
     # --- chip state ------------------------------------------------------------------
@@ -168,6 +184,36 @@ class LSM6Emulator(RegisterTarget):
         if self.regs[CTRL2_G] & 0x02:
             return 125
         return _FS_DPS[(self.regs[CTRL2_G] >> 2) & 3]
+
+    def accel_power_mode(self) -> AccelPowerMode:
+        """The accelerometer's power mode set in CTRL5_C/CTRL6_C; NotImplementedError
+        for a combination this emulator does not model (see the module docstring)."""
+        c5, c6 = self.regs[CTRL5_C], self.regs[CTRL6_C]
+        mode = mode_of_bits(c5, c6)
+        if mode is None:
+            raise NotImplementedError(
+                f"CTRL5_C = 0x{c5:02x}, CTRL6_C = 0x{c6:02x}: XL_ULP_EN with XL_HM_MODE "
+                "is not an accelerometer power mode"
+            )
+        if mode.name == "high_performance":
+            return mode
+        if not self.tagged:
+            raise NotImplementedError("the LSM6DS3TR-C's low-power mode is not modelled")
+        if (self.regs[CTRL2_G] >> 4) in ODR_HZ:
+            raise NotImplementedError(
+                f"accelerometer {mode.name} with the gyroscope on is not modelled"
+            )
+        if self.accel_fs_g() != 2:
+            raise NotImplementedError(
+                f"accelerometer {mode.name} at +-{self.accel_fs_g()} g is not modelled"
+            )
+        return mode
+
+    def _accel_extra_noise_g(self, xl_code: int) -> float:
+        # Standard deviation to add to the pushed values in the current power mode.
+        if xl_code not in ODR_HZ:
+            return 0.0
+        return self.accel_power_mode().extra_noise_g(ODR_HZ[xl_code])
 
     def fifo_mode(self) -> int:
         """FIFO_MODE[2:0] of FIFO_CTRL4 (tagged) or FIFO_CTRL5 (DS3TR-C)."""
@@ -390,6 +436,9 @@ class LSM6Emulator(RegisterTarget):
         xl_code = self.regs[CTRL1_XL] >> 4
         g_code = self.regs[CTRL2_G] >> 4
         acc_scale, gyr_scale = scales(self.variant, self.accel_fs_g(), self.gyro_fs_dps())
+        extra = self._accel_extra_noise_g(xl_code)
+        if extra:
+            acc_g = [v + e for v, e in zip(acc_g, self._noise.normal(0.0, extra, 3), strict=True)]
         acc = axes_to_counts(acc_g, acc_scale) if xl_code in ODR_HZ else (0, 0, 0)
         gyr = (
             axes_to_counts(gyr_dps if gyr_dps is not None else (0.0, 0.0, 0.0), gyr_scale)
@@ -409,6 +458,10 @@ class LSM6Emulator(RegisterTarget):
         xl_code = self.regs[CTRL1_XL] >> 4
         g_code = self.regs[CTRL2_G] >> 4
         acc_scale, gyr_scale = scales(self.variant, self.accel_fs_g(), self.gyro_fs_dps())
+        extra = self._accel_extra_noise_g(xl_code)
+        if extra:
+            acc_rows = np.asarray(acc_rows, dtype=float)
+            acc_rows = acc_rows + self._noise.normal(0.0, extra, acc_rows.shape)
         acc = rows_to_counts(acc_rows, acc_scale) if xl_code in ODR_HZ else [(0, 0, 0)] * n
         if g_code in ODR_HZ and gyr_rows is not None:
             gyr = rows_to_counts(gyr_rows, gyr_scale)

@@ -28,6 +28,10 @@ TRIM_WINDOW_MS = 300000  # a window's span: read jitter (<= ~100 ms) is 0.03 % o
 TRIM_MIN_PPM = 1000  # below this the nominal period stays (exact stamps on exact IMUs)
 TRIM_Q = 10000  # a measured period in 1/TRIM_Q ms (0.1 us: 5 ppm at 52 Hz); = 100 * 100
 BIG_MS = 1 << 29
+RECENTRE_MS = 25  # a nominal count re-centred when the window's closest read is this far
+WINDOW_OPEN = 0  # what _track_rate found: no window closed,
+WINDOW_NOMINAL = 1  # one closed at the nominal period,
+WINDOW_TRIMMED = 2  # one closed with a measured period in use
 
 
 def period_fraction(odr_hz):
@@ -128,11 +132,21 @@ class SampleClock:
         correction goes into the next batch's stamps (returns it, in ms)."""
         if self.last < 0:
             return 0
-        recenter = self._track_rate(now_ms)
+        closed = self._track_rate(now_ms)
         diff = now_ms - (self.last + self._pending)
+        # A closed window re-centres a trimmed count; a nominal one only when the MCU's
+        # crystal has walked it off by more than RECENTRE_MS (an exact IMU on an exact
+        # MCU clock keeps its exact stamps).
+        recenter = closed == WINDOW_TRIMMED or (
+            closed == WINDOW_NOMINAL
+            and self._win_min < BIG_MS
+            and (self._win_min > RECENTRE_MS or self._win_min < -RECENTRE_MS)
+        )
+        if closed and not recenter:
+            self._win_min = BIG_MS
         if recenter:
-            # A measured period: over the window's reads the newest sample was made
-            # between 0 and a period before each, so the smallest difference seen is
+            # Over the window's reads the newest sample was made between 0 and a
+            # period before each, so the smallest difference seen is
             # where an exact count puts ~0. Pull the count there instead of leaving it
             # at the band's edge (two legs would then sit up to twice the band apart).
             # Without a clean read since the last pull (the first window's slews), half
@@ -160,17 +174,17 @@ class SampleClock:
         # Every TRIM_WINDOW_MS: the MCU ms since the first read over the samples read
         # since is the IMU's real period (in 1/TRIM_Q ms), used when it is off the
         # nominal by TRIM_MIN_PPM or more. Read just after the FIFO ran dry, both ends
-        # carry the same small latency. True when the period is trimmed (the caller
-        # re-centres the count).
+        # carry the same small latency. Returns WINDOW_OPEN, WINDOW_NOMINAL or
+        # WINDOW_TRIMMED (the caller re-centres the count).
         if self._win_t0 < 0:
             self._win_t0 = now_ms
             self._win_n = 0
             self._win_next = TRIM_WINDOW_MS
-            return False
+            return WINDOW_OPEN
         span = now_ms - self._win_t0
         n = self._win_n
         if span < self._win_next or n <= 0:
-            return False
+            return WINDOW_OPEN
         # The baseline grows with the night (from its first read): the count's error of
         # a sample at either end shrinks against it. Small ints: span * TRIM_Q is not.
         self._win_next = span + TRIM_WINDOW_MS
@@ -184,10 +198,10 @@ class SampleClock:
             if self.trimmed_ppm:
                 self._set_period(p0, q0)
                 self.trimmed_ppm = 0
-            return False
+            return WINDOW_NOMINAL
         self._set_period(period, TRIM_Q)
         self.trimmed_ppm = ppm
-        return True
+        return WINDOW_TRIMMED
 
     def _set_period(self, p, q):
         # The remainder of the next sample's time moves to the new denominator.

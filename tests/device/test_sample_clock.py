@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import pytest
 from legsense_device.sample_clock import (
+    RECENTRE_MS,
     SLEW_LIMIT_MS,
     TRIM_WINDOW_MS,
     SampleClock,
@@ -179,3 +180,26 @@ def test_a_part_several_percent_off_is_trimmed_within_a_window(error):
         clock.slew(now)
     assert clock.trimmed_ppm == pytest.approx(-error / (1 + error) * 1e6, abs=150)
     assert worst_after <= 1000 / (52 * (1 + error)) + 10
+
+
+@pytest.mark.parametrize("ppm", [40, -40, 150])
+def test_an_exact_imu_on_a_drifting_crystal_is_re_centred_not_left_at_the_band(ppm):
+    # The MCU's crystal off by tens of ppm walks an exact IMU's count off the MCU clock
+    # (12 ms per 5 min at 40 ppm): too little to trim the period, so each rate window
+    # re-centres the count once its closest read is RECENTRE_MS off, instead of letting
+    # it sit at the 100 ms band's edge all night.
+    poll_ms = 4300
+    clock = SampleClock()
+    clock.start(52.0, 0)
+    ts = array("i", bytes(4 * 4096))
+    made = 0
+    worst_after = 0.0
+    for now in range(poll_ms, 8 * 3600_000 + 1, poll_ms):
+        due = int(Fraction(now, 1000) * Fraction(52) * Fraction(1_000_000 + ppm, 1_000_000)) + 1
+        n, made = due - made, due
+        clock.stamp(ts, n)
+        if now > TRIM_WINDOW_MS:
+            worst_after = max(worst_after, abs(now - clock.last))
+        clock.slew(now)
+    assert clock.trimmed_ppm == 0
+    assert worst_after <= RECENTRE_MS + 20 + 5 + abs(ppm) * 1e-6 * TRIM_WINDOW_MS

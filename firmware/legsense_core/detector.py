@@ -288,7 +288,6 @@ class LegMovementDetector:
             return 0
         cfg = self.config
         n_ev = len(self.events)
-        i = 0
         if not self._started:
             self._start(ts[0], acc, gyr)
         # Locals: attribute access is slow on both interpreters.
@@ -342,8 +341,9 @@ class LegMovementDetector:
         blk_i = self._blk_i
         blk_sa = self._blk_sa
         blk_sg = self._blk_sg
+        rest = self._rest  # mutated in place, never replaced while a batch runs
         j = 0
-        while i < n:
+        for i in range(n):  # a counted loop: cheaper than while on MicroPython
             t = ts[i]
             ax = acc[j]
             ay = acc[j + 1]
@@ -487,7 +487,6 @@ class LegMovementDetector:
                     bx += cx >> k_fast
                     by += cy >> k_fast
                     bz += cz >> k_fast
-                i += 1
                 j += 3
                 continue
             fa_q4 = fa >> 8
@@ -542,7 +541,6 @@ class LegMovementDetector:
                         self._ch = 0
                         self._last_a = -1
                         self._last_g = -1
-                        rest = self._rest
                         base = self._base
                         base[0] = rest[0]
                         base[1] = rest[1]
@@ -550,7 +548,6 @@ class LegMovementDetector:
                 else:
                     rise_t = -1
                     # Learn the rest posture and the gyro bias only while still.
-                    rest = self._rest
                     rest[0] += ((ax << 4) - rest[0]) >> k_rest
                     rest[1] += ((ay << 4) - rest[1]) >> k_rest
                     rest[2] += ((az << 4) - rest[2]) >> k_rest
@@ -594,7 +591,6 @@ class LegMovementDetector:
             ex = a_s - fa_q4
             if ex > 0:
                 ep_act += ex if ex < 32768 else 32768
-            i += 1
             j += 3
         self.samples += n
         self._pos = pos

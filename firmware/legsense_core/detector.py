@@ -341,7 +341,10 @@ class LegMovementDetector:
         blk_i = self._blk_i
         blk_sa = self._blk_sa
         blk_sg = self._blk_sg
-        rest = self._rest  # mutated in place, never replaced while a batch runs
+        rest = self._rest  # the rest posture, kept in locals rx ry rz during the batch
+        rx = rest[0]
+        ry = rest[1]
+        rz = rest[2]
         j = 0
         for i in range(n):  # a counted loop: cheaper than while on MicroPython
             t = ts[i]
@@ -471,11 +474,17 @@ class LegMovementDetector:
                     # (A gyro bias learned moving is learned again while still; the
                     # gyro floor follows it down block by block.)
                     self._rest_from_ring(ring)
+                    rx = rest[0]
+                    ry = rest[1]
+                    rz = rest[2]
                     if state == _HOLD:
                         self._emit(self._onset, self._pend_off)
                         state = _IDLE
                         rise_t = -1
                 if self._n_hist >= 0:
+                    rest[0] = rx  # _start_block reads the rest posture
+                    rest[1] = ry
+                    rest[2] = rz
                     if self._start_block(ma, mg, t, dropped, fa, fg, state) == 2:
                         state = _MOVING  # the movement from the start goes on
                         below = -1
@@ -542,15 +551,15 @@ class LegMovementDetector:
                         self._last_a = -1
                         self._last_g = -1
                         base = self._base
-                        base[0] = rest[0]
-                        base[1] = rest[1]
-                        base[2] = rest[2]
+                        base[0] = rx
+                        base[1] = ry
+                        base[2] = rz
                 else:
                     rise_t = -1
                     # Learn the rest posture and the gyro bias only while still.
-                    rest[0] += ((ax << 4) - rest[0]) >> k_rest
-                    rest[1] += ((ay << 4) - rest[1]) >> k_rest
-                    rest[2] += ((az << 4) - rest[2]) >> k_rest
+                    rx += ((ax << 4) - rx) >> k_rest
+                    ry += ((ay << 4) - ry) >> k_rest
+                    rz += ((az << 4) - rz) >> k_rest
                     if has_g:
                         bx += cx >> k_bias
                         by += cy >> k_bias
@@ -593,6 +602,9 @@ class LegMovementDetector:
                 ep_act += ex if ex < 32768 else 32768
             j += 3
         self.samples += n
+        rest[0] = rx
+        rest[1] = ry
+        rest[2] = rz
         self._pos = pos
         bias[0] = bx
         bias[1] = by

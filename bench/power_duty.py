@@ -56,7 +56,13 @@ ODR_HZ = 52  # the firmware's default (firmware/legsense_device/config.py)
 NIGHT_HOURS = 8.0
 SPEED = 1500.0  # simulated seconds per real second while the firmware sleeps
 SEED = 12
-I2C_HZ = 400_000  # the profile's bus speed (firmware/boards/virtual.json, DevKitC)
+# The profile's bus speed (firmware/boards/virtual.json, DevKitC). Not 1 MHz (Fast-mode
+# Plus): ESP-IDF's I2C driver page for the ESP32 and for the ESP32-S3 ("ESP32 supports
+# both I2C Standard-mode (Sm) and Fast-mode (Fm) which can go up to 100 kHz and 400 kHz
+# respectively"; warning: "The clock frequency of SCL in master mode should not be
+# larger than 400 kHz", docs.espressif.com/projects/esp-idf/en/latest/{esp32,esp32s3}/
+# api-reference/peripherals/i2c.html) rules it out on every build here, whatever the IMU.
+I2C_HZ = 400_000
 WAKE_LATENCY_MS = 1.0
 LINK_AWAKE_S = 60.0  # the app stays awake this long after the host's last frame
 

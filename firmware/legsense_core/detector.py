@@ -288,7 +288,6 @@ class LegMovementDetector:
             return 0
         cfg = self.config
         n_ev = len(self.events)
-        i = 0
         if not self._started:
             self._start(ts[0], acc, gyr)
         # Locals: attribute access is slow on both interpreters.
@@ -342,8 +341,12 @@ class LegMovementDetector:
         blk_i = self._blk_i
         blk_sa = self._blk_sa
         blk_sg = self._blk_sg
+        rest = self._rest  # the rest posture, kept in locals rx ry rz during the batch
+        rx = rest[0]
+        ry = rest[1]
+        rz = rest[2]
         j = 0
-        while i < n:
+        for i in range(n):  # a counted loop: cheaper than while on MicroPython
             t = ts[i]
             ax = acc[j]
             ay = acc[j + 1]
@@ -471,11 +474,17 @@ class LegMovementDetector:
                     # (A gyro bias learned moving is learned again while still; the
                     # gyro floor follows it down block by block.)
                     self._rest_from_ring(ring)
+                    rx = rest[0]
+                    ry = rest[1]
+                    rz = rest[2]
                     if state == _HOLD:
                         self._emit(self._onset, self._pend_off)
                         state = _IDLE
                         rise_t = -1
                 if self._n_hist >= 0:
+                    rest[0] = rx  # _start_block reads the rest posture
+                    rest[1] = ry
+                    rest[2] = rz
                     if self._start_block(ma, mg, t, dropped, fa, fg, state) == 2:
                         state = _MOVING  # the movement from the start goes on
                         below = -1
@@ -487,7 +496,6 @@ class LegMovementDetector:
                     bx += cx >> k_fast
                     by += cy >> k_fast
                     bz += cz >> k_fast
-                i += 1
                 j += 3
                 continue
             fa_q4 = fa >> 8
@@ -542,18 +550,16 @@ class LegMovementDetector:
                         self._ch = 0
                         self._last_a = -1
                         self._last_g = -1
-                        rest = self._rest
                         base = self._base
-                        base[0] = rest[0]
-                        base[1] = rest[1]
-                        base[2] = rest[2]
+                        base[0] = rx
+                        base[1] = ry
+                        base[2] = rz
                 else:
                     rise_t = -1
                     # Learn the rest posture and the gyro bias only while still.
-                    rest = self._rest
-                    rest[0] += ((ax << 4) - rest[0]) >> k_rest
-                    rest[1] += ((ay << 4) - rest[1]) >> k_rest
-                    rest[2] += ((az << 4) - rest[2]) >> k_rest
+                    rx += ((ax << 4) - rx) >> k_rest
+                    ry += ((ay << 4) - ry) >> k_rest
+                    rz += ((az << 4) - rz) >> k_rest
                     if has_g:
                         bx += cx >> k_bias
                         by += cy >> k_bias
@@ -594,9 +600,11 @@ class LegMovementDetector:
             ex = a_s - fa_q4
             if ex > 0:
                 ep_act += ex if ex < 32768 else 32768
-            i += 1
             j += 3
         self.samples += n
+        rest[0] = rx
+        rest[1] = ry
+        rest[2] = rz
         self._pos = pos
         bias[0] = bx
         bias[1] = by

@@ -66,6 +66,7 @@ IDLE_POLL_MS = 500  # sampling task while not recording (it still feeds the watc
 AWAKE_POLL_MS = 250  # FIFO polling while the board stays awake (USB, BLE, link, replay)
 STALL_AWAKE_MS = 2000  # awake: no sample for this long means a stuck sampler
 LIGHT_SLEEP_MIN_MS = 5  # a shorter wait is not worth a sleep (waking takes ~1 ms)
+RIDE_MIN_MS = 5000  # a periodic wait this long may end at the next burst (_ride_ms)
 WDT_MARGIN_MS = 2000  # a sleep ends at least this long before the watchdog would fire
 LINK_AWAKE_MS = 60000  # stay awake this long after a host's last frame on the serial link
 NO_BATTERY_MV = 2500  # "no-battery" VBUS sense: below this the board runs from USB
@@ -138,6 +139,7 @@ class App:
         self._link_at = None  # ticks of the host's last frame on the serial link
         self._button_flag = None  # the button task's edge flag (a wake sets it too)
         self._button_busy = False
+        self._beat = asyncio.Event()  # pulsed at every pass of the sampling task (_ride_ms)
         self.ble_link = None
         self.reset_cause = "power-on"  # why this boot happened (hal.reset_cause + RTC)
         self.boot_count = 0
@@ -913,13 +915,38 @@ class App:
         await link.run()
 
     async def _sampling(self):
+        beat = self._beat
         while True:
             t = hal.ticks_ms()
             if self._sampling_now():
                 self._service(t)
             else:
                 self._feed()
+            # Wake the periodic work riding on the bursts (_ride_ms): it runs now, while
+            # the chip is awake anyway, instead of in a wake of its own.
+            beat.set()
+            beat.clear()
             await self._wait()
+
+    def _riding(self):
+        # Recording and light-sleeping between bursts (what _wait found last time).
+        return self._sampling_now() and self._wake is not None and not self.sleep_stats.awake_reason
+
+    async def _ride_ms(self, ms):
+        # Wait at least ms. While the board light-sleeps between FIFO bursts, a long wait
+        # (>= RIDE_MIN_MS: the LED's recording heartbeat, the log flush, the battery)
+        # ends at the first pass of the sampling task once it is due, i.e. at the next
+        # burst, at most one sleep span late, instead of waking the chip on a timer of
+        # its own. Awake, idle, or a short wait: an ordinary timed wait.
+        due = hal.ticks_add(hal.ticks_ms(), ms)
+        while True:
+            left = hal.ticks_diff(due, hal.ticks_ms())
+            if left <= 0:
+                return
+            if ms < RIDE_MIN_MS or not self._riding():
+                await hal.sleep_ms(left)
+                return
+            await self._beat.wait()
 
     def _sampling_now(self):
         sampler = self.sampler
@@ -1056,7 +1083,7 @@ class App:
 
     async def _storage(self):
         while True:
-            await hal.sleep_ms(FLUSH_MS)
+            await self._ride_ms(FLUSH_MS)
             if self.session.state == RECORDING and self.log is not None:
                 self.log.flush()
                 self._check_flash(measure=True)
@@ -1069,7 +1096,7 @@ class App:
     async def _led(self):
         if self.led is None:
             return
-        await status_led.StatusLed(self.led, hal.sleep_ms).run(self.led_state)
+        await status_led.StatusLed(self.led, self._ride_ms).run(self.led_state)
 
     async def _button(self):
         if self.button is None:
@@ -1118,7 +1145,7 @@ class App:
 
     async def _battery(self):
         while True:
-            await hal.sleep_ms(BATTERY_MS)
+            await self._ride_ms(BATTERY_MS)
             self._read_battery()
             clock = self.night_clock
             if clock is not None and self.log is not None and self.battery_mv > 0:

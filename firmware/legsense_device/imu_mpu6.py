@@ -79,7 +79,7 @@ _FS_CODE_DPS = {250: 0, 500: 1, 1000: 2, 2000: 3}
 # The driver takes the widest bandwidth at most half the output rate (anti-aliasing).
 _DLPF = ((1, 184), (2, 94), (3, 44), (4, 21), (5, 10), (6, 5))
 _FIFO_BYTES = const(1024)
-_BLOCK_SAMPLES = const(32)
+_BLOCK_SAMPLES = const(64)  # 896 bytes at most: a whole 64-sample burst in one transfer
 _RESET_POLLS = const(200)
 
 NAMES = ("mpu6050", "mpu6886")
@@ -269,25 +269,27 @@ class MPU6:
             b = view
             i = 0
             end = k * sb
-            # Big-endian int16s, sign by hand, locals only (see imu_lsm6._decode).
-            while i < end:
-                j = 3 * n
-                v = (b[i] << 8) | b[i + 1]
-                acc[j] = v - 65536 if v & 0x8000 else v
-                v = (b[i + 2] << 8) | b[i + 3]
-                acc[j + 1] = v - 65536 if v & 0x8000 else v
-                v = (b[i + 4] << 8) | b[i + 5]
-                acc[j + 2] = v - 65536 if v & 0x8000 else v
-                if with_gyr and gyr is not None:  # (the second test: for the type checker)
+            # Big-endian int16s, sign without a branch, locals only (see imu_lsm6._decode).
+            if with_gyr and gyr is not None:  # (the second test: for the type checker)
+                while i < end:
+                    j = 3 * n
+                    acc[j] = (((b[i] ^ 0x80) << 8) | b[i + 1]) - 32768
+                    acc[j + 1] = (((b[i + 2] ^ 0x80) << 8) | b[i + 3]) - 32768
+                    acc[j + 2] = (((b[i + 4] ^ 0x80) << 8) | b[i + 5]) - 32768
                     g = i + g0
-                    v = (b[g] << 8) | b[g + 1]
-                    gyr[j] = v - 65536 if v & 0x8000 else v
-                    v = (b[g + 2] << 8) | b[g + 3]
-                    gyr[j + 1] = v - 65536 if v & 0x8000 else v
-                    v = (b[g + 4] << 8) | b[g + 5]
-                    gyr[j + 2] = v - 65536 if v & 0x8000 else v
-                n += 1
-                i += sb
+                    gyr[j] = (((b[g] ^ 0x80) << 8) | b[g + 1]) - 32768
+                    gyr[j + 1] = (((b[g + 2] ^ 0x80) << 8) | b[g + 3]) - 32768
+                    gyr[j + 2] = (((b[g + 4] ^ 0x80) << 8) | b[g + 5]) - 32768
+                    n += 1
+                    i += sb
+            else:
+                while i < end:
+                    j = 3 * n
+                    acc[j] = (((b[i] ^ 0x80) << 8) | b[i + 1]) - 32768
+                    acc[j + 1] = (((b[i + 2] ^ 0x80) << 8) | b[i + 3]) - 32768
+                    acc[j + 2] = (((b[i + 4] ^ 0x80) << 8) | b[i + 5]) - 32768
+                    n += 1
+                    i += sb
             todo -= k
         if self.int1:
             self._read(_FIFO_WM_INT_STATUS)  # the latched pin falls (rises again if due)

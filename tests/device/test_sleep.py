@@ -88,6 +88,35 @@ def test_a_sleeping_night_wakes_on_int1_and_records_the_same_night(root):
     assert max(s.end_ns - s.start_ns for s in board.sleeps) < 6.0e9
 
 
+def test_periodic_work_rides_on_the_bursts_while_asleep(root):
+    # The LED's recording heartbeat (20 ms every 10 s), the minute's log flush and the
+    # battery reading wait for the next INT1 burst instead of waking the chip on timers
+    # of their own: the only timer wakes left are the heartbeat's 20 ms off edge (at
+    # most one per 10 s) and the 30 s schedule check (docs/firmware.md).
+    trace = exact_rate_trace(0.25, RATE, "lsm6dsox", seed=11)
+    run, board, events, epochs = sleeping_night(root, trace)
+    check_intact(run, board, events, epochs, trace)
+    night_ns = 901e9
+    timers = bursts(board, TIMER)
+    assert len(timers) <= night_ns / 10e9 + night_ns / 30e9 + 3
+    # The heartbeat still shows: each flash lit as it starts right after a burst was
+    # read and lasts 20 ms, and flashes come 10 s to 10 s + one burst span apart.
+    led = board.profile["led"]
+    lit = 0 if led["active_low"] else 1
+    hist = [(t, v) for t, v in board.led_history() if 2e9 < t < night_ns]
+    ons = [t for (_, p), (t, v) in itertools.pairwise(hist) if v == lit and p != lit]
+    offs = [t for (_, p), (t, v) in itertools.pairwise(hist) if v != lit and p == lit]
+    assert len(ons) >= night_ns / (10e9 + 224e9 / RATE) - 2
+    ends = [b.end_ns for b in bursts(board, EXT1)]
+    for on in ons[1:]:  # (the first may come before the first burst)
+        last_burst = max(e for e in ends if e <= on)
+        assert on - last_burst < 0.2e9  # the chip was awake for the burst anyway
+    widths = [min(o - t for o in offs if o > t) for t in ons if any(o > t for o in offs)]
+    assert all(w == pytest.approx(20e6, abs=2e6) for w in widths)
+    gaps = [(b - a) / 1e9 for a, b in itertools.pairwise(ons)]
+    assert min(gaps) >= 10.0 - 0.05 and max(gaps) <= 10.0 + 224 / RATE + 0.5
+
+
 def test_accelerometer_only_bursts_are_capped_by_the_watchdog(root):
     gen = exact_rate_trace(0.1, RATE, "lsm6dsox", seed=12)
     trace = Trace(t_s=gen.t_s, acc_g=gen.acc_g, gyr_dps=None, meta=gen.meta)

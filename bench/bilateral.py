@@ -211,11 +211,13 @@ def render(result: dict) -> list[str]:
     row("two boards' nights and syncs, wall time", [f"{sc[n]['boards_s']:.0f} s" for n in names])
     lines += [
         "",
-        "The clock maps measure and correct each crystal's drift; what is left is the "
-        "firmware's sample clock, which counts samples at the IMU's rate and lets the count "
-        "stray up to 100 ms from the MCU's clock before it pulls it back "
-        "(`SLEW_LIMIT_MS`): with oscillators that disagree, each leg sits at that band, on "
-        "opposite sides for opposite errors, so the legs end about 200 ms apart.",
+        "The clock maps measure and correct each crystal's drift. Each board's sample clock "
+        "counts samples at the IMU's rate, measures the IMU's real period every 5 minutes "
+        "(and counts at it when it is 0.1 % or more off) and re-centres the count on the "
+        "MCU's clock, so after the first 5 minutes a leg's events sit within a sample "
+        "period and a few tens of ms of its MCU time; before, within the 100 ms band "
+        "(`SLEW_LIMIT_MS`) plus one FIFO burst's drift. The bound covers the trimmed part "
+        "of the night (docs/bilateral.md).",
     ]
     return lines
 

@@ -132,28 +132,36 @@ def test_reanchor_never_moves_time_backwards():
     assert ts[0] > last
 
 
-@pytest.mark.parametrize("error", [0.005, -0.005, 0.01, -0.01])
-def test_a_light_sleeping_board_keeps_up_with_a_fast_or_slow_imu(error):
-    # A burst every 4.3 s (224 samples at 52 Hz): each brings |error| x 4.3 s of drift
-    # (21-43 ms), more than half a period (9 ms). The stamps must stay within the slew
-    # limit, a period and one burst's drift of the MCU clock all night (an hour here),
-    # not drift away from it.
-    poll_ms = 4300
+SLEEP_POLL_MS = 4300  # a light-sleeping board: one FIFO burst of 224 samples at 52 Hz
+
+
+def _sleeping_night(rate: Fraction, hours: float, after_ms: int):
+    """An IMU making samples at `rate` Hz, read dry every SLEEP_POLL_MS: the clock, every
+    stamp, and the largest |MCU time - newest stamp| at the reads after after_ms."""
     clock = SampleClock()
     clock.start(52.0, 0)
     ts = array("i", bytes(4 * 4096))
     made = 0
     stamped = []
     worst = 0.0
-    for now in range(poll_ms, 3600_000 + 1, poll_ms):
-        due = int(Fraction(now, 1000) * Fraction(52.0 * (1 + error))) + 1
+    for now in range(SLEEP_POLL_MS, int(hours * 3600_000) + 1, SLEEP_POLL_MS):
+        due = int(Fraction(now, 1000) * rate) + 1  # samples made by now
         n, made = due - made, due
         clock.stamp(ts, n)
         stamped.extend(ts[:n])
-        # the newest sample was made at most a period before now
-        worst = max(worst, abs(now - clock.last))
+        if now > after_ms:
+            worst = max(worst, abs(now - clock.last))
         clock.slew(now)
-    assert worst <= SLEW_LIMIT_MS + 20 + abs(error) * poll_ms + 2
+    return clock, stamped, worst
+
+
+@pytest.mark.parametrize("error", [0.005, -0.005, 0.01, -0.01])
+def test_a_light_sleeping_board_keeps_up_with_a_fast_or_slow_imu(error):
+    # Each burst brings |error| x 4.3 s of drift (21-43 ms), more than half a period
+    # (9 ms). The stamps must stay within the slew limit, a period and one burst's drift
+    # of the MCU clock all night (an hour here), not drift away from it.
+    _clock, stamped, worst = _sleeping_night(Fraction(52.0 * (1 + error)), 1, 0)
+    assert worst <= SLEW_LIMIT_MS + 20 + abs(error) * SLEEP_POLL_MS + 2
     assert all(b > a for a, b in itertools.pairwise(stamped))
     steps = {b - a for a, b in itertools.pairwise(stamped)}
     assert min(steps) >= 19 - 9 and max(steps) <= 20 + 9
@@ -164,22 +172,11 @@ def test_a_part_several_percent_off_is_trimmed_within_a_window(error):
     # Real LSM6 parts run several % off their nominal ODR (one reported 109.46 Hz for
     # 104 Hz). Read every 4.3 s, such an error is 215 ms a burst; once the first window
     # has measured the real period, the stamps stay within the slew limit, a period and
-    # a few ms of the MCU clock at every read.
-    poll_ms = 4300
-    clock = SampleClock()
-    clock.start(52.0, 0)
-    ts = array("i", bytes(4 * 4096))
-    made = 0
-    worst_after = 0.0
-    for now in range(poll_ms, 3600_000 + 1, poll_ms):
-        due = int(Fraction(now, 1000) * Fraction(52.0 * (1 + error))) + 1
-        n, made = due - made, due
-        clock.stamp(ts, n)
-        if now > 2 * TRIM_WINDOW_MS:
-            worst_after = max(worst_after, abs(now - clock.last))
-        clock.slew(now)
+    # a few ms of the MCU clock at every read; re-centred at each window, the newest
+    # sample sits within a period (20 ms) and 10 ms of "now".
+    clock, _stamped, worst = _sleeping_night(Fraction(52.0 * (1 + error)), 1, 2 * TRIM_WINDOW_MS)
     assert clock.trimmed_ppm == pytest.approx(-error / (1 + error) * 1e6, abs=150)
-    assert worst_after <= 1000 / (52 * (1 + error)) + 10
+    assert worst <= 1000 / (52 * (1 + error)) + 10
 
 
 @pytest.mark.parametrize("ppm", [40, -40, 150])
@@ -188,18 +185,7 @@ def test_an_exact_imu_on_a_drifting_crystal_is_re_centred_not_left_at_the_band(p
     # (12 ms per 5 min at 40 ppm): too little to trim the period, so each rate window
     # re-centres the count once its closest read is RECENTRE_MS off, instead of letting
     # it sit at the 100 ms band's edge all night.
-    poll_ms = 4300
-    clock = SampleClock()
-    clock.start(52.0, 0)
-    ts = array("i", bytes(4 * 4096))
-    made = 0
-    worst_after = 0.0
-    for now in range(poll_ms, 8 * 3600_000 + 1, poll_ms):
-        due = int(Fraction(now, 1000) * Fraction(52) * Fraction(1_000_000 + ppm, 1_000_000)) + 1
-        n, made = due - made, due
-        clock.stamp(ts, n)
-        if now > TRIM_WINDOW_MS:
-            worst_after = max(worst_after, abs(now - clock.last))
-        clock.slew(now)
+    rate = Fraction(52) * Fraction(1_000_000 + ppm, 1_000_000)
+    clock, _stamped, worst = _sleeping_night(rate, 8, TRIM_WINDOW_MS)
     assert clock.trimmed_ppm == 0
-    assert worst_after <= RECENTRE_MS + 20 + 5 + abs(ppm) * 1e-6 * TRIM_WINDOW_MS
+    assert worst <= RECENTRE_MS + 20 + 5 + abs(ppm) * 1e-6 * TRIM_WINDOW_MS

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from legsense.atomic_file import write_text_atomically
 from legsense.cohort_dataset import MANIFEST, partition_dir, schemas
-from legsense.diary import atomic_write_text
 from legsense.reanalysis import reanalyze
 from legsense.simulation.night_generator import simulate_night
 from legsense.synthetic_cohort import make_cohort
@@ -118,7 +118,9 @@ def big_nights_table(tmp: Path, nights: int, people: int = 100) -> Path:
             folder = partition_dir(ds, "nights", person, str(month))
             folder.mkdir(parents=True, exist_ok=True)
             pq.write_table(table.cast(schemas()["nights"]), folder / "part-0.parquet")
-    atomic_write_text(ds / MANIFEST, json.dumps({"format": 1, "synthetic": True}) + "\n")
+    write_text_atomically(
+        ds / MANIFEST, json.dumps({"format": 1, "synthetic": True}) + "\n", make_parents=True
+    )
     return ds
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import urllib.parse
 from collections.abc import Callable
@@ -37,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from legsense import __version__
-from legsense.diary import DiaryEntry, atomic_write_text, diary_path, fsync_dir, read_diary
+from legsense.atomic_file import write_atomically, write_text_atomically
+from legsense.diary import DiaryEntry, diary_path, read_diary
 from legsense.errors import InputError
 from legsense.night_catalog import NightRef, scan
 from legsense.night_markers import read_markers
@@ -507,19 +507,12 @@ def diary_table(entries: list[DiaryEntry]):
 
 
 def _write_parquet(table, path: Path) -> None:
-    """temp + fsync + rename (+ fsync of the folder)."""
+    """One Parquet file, atomically (atomic_file)."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    write_atomically(
+        path, lambda f: pq.write_table(table, f, compression="zstd"), make_parents=True
+    )
 
 
 def _remove_partition(dataset: Path, table: str, person: str, month: str) -> None:
@@ -640,7 +633,9 @@ def export(
         "unreadable": [[str(f), why] for f, why in unreadable],
     }
     dataset.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(dataset / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    write_text_atomically(
+        dataset / MANIFEST, json.dumps(manifest, indent=1) + "\n", make_parents=True
+    )
     if progress is not None and total_nights == 0:
         progress(1, 1)
     return ExportResult(

@@ -29,13 +29,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from legsense.atomic_file import write_text_atomically
 from legsense.errors import InputError
 
 DIARY_FILE = "diary.csv"
@@ -251,7 +250,7 @@ def add_entry(path: Path, entry: DiaryEntry) -> DiaryEntry:
     if text and not text.endswith("\n"):
         text += "\n"
     text += format_row(entry.row())
-    atomic_write_text(path, text)
+    write_text_atomically(path, text, make_parents=True)
     line = len(text.splitlines())
     return DiaryEntry(**{**entry.__dict__, "line": line})
 
@@ -270,35 +269,5 @@ def remove_lines(path: Path, lines: list[int]) -> list[DiaryEntry]:
         )
     text = path.read_text(encoding="utf-8")
     kept = [s for n, s in enumerate(text.splitlines(keepends=True), start=1) if n not in lines]
-    atomic_write_text(path, "".join(kept))
+    write_text_atomically(path, "".join(kept), make_parents=True)
     return [by_line[n] for n in lines]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """temp + fsync + rename + fsync of the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable (best effort where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

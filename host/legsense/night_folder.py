@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from legsense import __version__
+from legsense.atomic_file import fsync_dir, fsync_file
 from legsense.errors import InputError
 from legsense.night import GAP_MIN_S, Epochs, Movements, NightInfo
 from legsense.scoring import Scoring
@@ -62,28 +63,6 @@ MARKERS_COLUMNS = ["t_s", "utc", "code", "name", "value", "text"]
 SUMMARY = "summary.json"  # replaced last: it says which night.bin the folder shows
 MAX_GAPS_LISTED = 10
 _TMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?:(?P<pid>\d+)-)?[^/]*$")
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a folder (its entries: a rename into it survives a power cut)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _alive(pid: int) -> bool:
@@ -172,7 +151,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         names = sorted(f.name for f in tmp.iterdir())
         names.sort(key=lambda n: n == SUMMARY)
         for n in names:
-            _fsync_file(tmp / n)
+            fsync_file(tmp / n)
         fsync_dir(tmp)
         if not target.exists():
             os.replace(tmp, target)

@@ -17,7 +17,6 @@ import contextlib
 import csv
 import json
 import math
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -29,6 +28,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
+from legsense.atomic_file import write_png_atomically
 from legsense.night import Epochs, Movements, NightInfo
 from legsense.night_markers import Marker, MarkerList, read_markers
 from legsense.scoring import Scoring
@@ -925,10 +925,4 @@ def _header(
 
 
 def _write_atomically(fig: Figure, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    write_png_atomically(fig, path, DPI)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from legsense import __version__
-from legsense.diary import atomic_write_text
+from legsense.atomic_file import write_text_atomically
 from legsense.errors import InputError
 
 RAW = "raw.csv"
@@ -145,7 +145,9 @@ def analyse_one(job: Job) -> Outcome:
     for name in ("markers.csv",):
         if (source / name).exists():
             shutil.copyfile(source / name, Path(job.out) / name)
-    atomic_write_text(Path(job.out) / STAMP, json.dumps(job.stamp, indent=1) + "\n")
+    write_text_atomically(
+        Path(job.out) / STAMP, json.dumps(job.stamp, indent=1) + "\n", make_parents=True
+    )
     return Outcome(job.out, True, "", time.perf_counter() - t0)
 
 

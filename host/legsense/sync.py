@@ -49,6 +49,7 @@ from legsense_core import protocol as P
 from legsense_core import records as R
 
 from legsense import clock_log
+from legsense.atomic_file import fsync_dir
 from legsense.bilateral_merge import MergeReport, merge_nights
 from legsense.bilateral_pairs import Finding
 from legsense.device_client import (
@@ -62,7 +63,7 @@ from legsense.device_client import (
 from legsense.edf_writer import write_edf
 from legsense.errors import InputError
 from legsense.night_decode import NightHeader, decode_records, parse_header, read_records_file
-from legsense.night_folder import SUMMARY, fsync_dir, write_night_folder
+from legsense.night_folder import SUMMARY, write_night_folder
 from legsense.night_store import (
     NIGHT_BIN,
     DeviceStore,

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from legsense.diary import COLUMNS, HEADER_NOTE, atomic_write_text, format_row, make_entry
+from legsense.atomic_file import write_text_atomically
+from legsense.diary import COLUMNS, HEADER_NOTE, format_row, make_entry
 from legsense.night import Epochs, Movements, NightInfo
 from legsense.night_folder import write_night_folder
 from legsense.scoring import ScoringParams, score_movements
@@ -134,7 +135,7 @@ def write_synthetic_night(
         text = "t_s,utc,code,name,value,text\n" + "".join(
             f"{t:.3f},{u},{c},{n},{v},{x}\n" for t, u, c, n, v, x in sorted(rows)
         )
-        atomic_write_text(folder / "markers.csv", text)
+        write_text_atomically(folder / "markers.csv", text, make_parents=True)
     return folder
 
 
@@ -155,7 +156,7 @@ def _add_quality(folder: Path, gap: tuple | None, resets: int, start_utc: dateti
         },
     )
     summary.setdefault("clock", {"utc_known": True, "steps": 0, "drift_ppm": 12.0})
-    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+    write_text_atomically(path, json.dumps(summary, indent=2) + "\n", make_parents=True)
 
 
 def make_cohort(
@@ -201,7 +202,7 @@ def make_cohort(
             done += 1
             if progress is not None:
                 progress(done, people * nights)
-    atomic_write_text(out / "diary.csv", "".join(diary))
+    write_text_atomically(out / "diary.csv", "".join(diary), make_parents=True)
     return folders
 
 

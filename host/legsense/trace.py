@@ -29,7 +29,6 @@ import io
 import math
 import os
 import stat
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import BinaryIO
 import numpy as np
 from legsense_core.imu_scales import DEFAULT_IMU, scales
 
+from legsense.atomic_file import write_bytes_atomically
 from legsense.errors import InputError
 
 TRACE_COLUMNS_GYRO = ("t", "ax", "ay", "az", "gx", "gy", "gz")
@@ -767,36 +767,10 @@ def _digit_block(values: np.ndarray, count: int) -> np.ndarray:
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        write_bytes_atomically(path, payload)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", path) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress_os_error():
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        return exc_type is not None and issubclass(exc_type, OSError)
 
 
 # ---------------------------------------------------------------- labels

@@ -35,6 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from legsense import __version__
+from legsense.atomic_file import write_bytes_atomically
 from legsense.diary import DiaryEntry, diary_path, read_diary
 from legsense.errors import InputError
 from legsense.night_catalog import Catalog, NightRef, scan
@@ -825,19 +826,10 @@ def write_report(
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    from legsense.diary import fsync_dir
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_bytes_atomically(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write: {exc.strerror or exc}", path) from None
-    fsync_dir(path.parent)
 
 
 def parse_day(text: str, what: str) -> date:

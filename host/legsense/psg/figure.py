@@ -9,9 +9,6 @@ marked. Okabe-Ito colours, safe for colour-blind readers.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from legsense import atomic_file
 from legsense.psg.context import N1, N2, N3, REM, WAKE, Hypnogram, Intervals
 from legsense.scoring import Scoring
 
@@ -129,30 +127,5 @@ def plot_psg_night(path: Path, scoring: Scoring, start: datetime | None, title: 
 
 
 def write_png_atomically(fig: Figure, path: Path) -> None:
-    """Save a figure as PNG through a temporary file, fsync and rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable once the folder's entry is on disk (POSIX; a no-op elsewhere).
-    try:
-        fd = os.open(folder if str(folder) else ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Save a figure as PNG at this module's resolution, atomically (atomic_file)."""
+    atomic_file.write_png_atomically(fig, Path(path), DPI)

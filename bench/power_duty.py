@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,12 +41,11 @@ from pathlib import Path
 import numpy as np
 from legsense.simulation import micropython_vm as mpvm
 from legsense.simulation.night_generator import simulate_night
-from legsense.simulation.vm_board.board import seed_flash
+from legsense.simulation.vm_board.board import flash_firmware as flash
 from legsense.simulation.vm_board.mp_lib import sim_machine_common as common
 from legsense.trace import Trace, write_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE = ROOT / "firmware"
 PYSTONE = Path(__file__).with_name("pystone_mp.py")
 DUTY_JSON = ROOT / "hardware" / "measured_duty.json"
 LEGSENSE = [sys.executable, "-m", "legsense"]
@@ -123,19 +121,6 @@ def exact_night(hours: float, seed: int, rate: float) -> Trace:
     gen, _labels = simulate_night(seed, hours, rate)
     n = len(gen.t_s)
     return Trace(t_s=np.arange(n) / rate, acc_g=gen.acc_g, gyr_dps=gen.gyr_dps, meta=gen.meta)
-
-
-def flash(state: Path, config: dict) -> None:
-    """What `make flash` puts on the board, plus a config."""
-    seed_flash(state)
-    for src in FIRMWARE.rglob("*"):
-        rel = src.relative_to(FIRMWARE)
-        if "__pycache__" in rel.parts or not src.is_file():
-            continue
-        if src.suffix == ".py" or (rel.parts[0] == "boards" and src.suffix == ".json"):
-            (state / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, state / rel)
-    (state / "config.json").write_text(json.dumps({"board": "virtual", **config}))
 
 
 def cli(*args: str) -> str:

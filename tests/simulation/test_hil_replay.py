@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
-import json
 import os
 import shutil
 import subprocess
@@ -28,7 +27,8 @@ import pytest
 from legsense.device_client import DeviceClient
 from legsense.replay import ReplayResult, replay_counts
 from legsense.simulation.micropython_vm import unavailable_reason
-from legsense.simulation.vm_board.board import VirtualBoard, from_zero, seed_flash
+from legsense.simulation.vm_board.board import VirtualBoard, from_zero
+from legsense.simulation.vm_board.board import flash_firmware as flash
 from legsense.trace import Trace, from_counts, read_labels, read_trace, to_counts, write_trace
 from legsense.transport.serial_port import SerialTransport
 from legsense_core import records
@@ -36,7 +36,6 @@ from legsense_core import records
 pytestmark = pytest.mark.hil
 
 REPO = Path(__file__).resolve().parents[2]
-FIRMWARE = REPO / "firmware"
 TRACES = REPO / "tests" / "traces"
 SHARED = REPO.parent / "shared" / "traces"
 LEGSENSE = [sys.executable, "-m", "legsense"]
@@ -167,19 +166,6 @@ def as_sampled(trace: Trace, odr: float) -> Trace:
     acc = np.clip(tr.acc_g[rows], *ACC_RANGE_G)  # the sensor saturates at its full scale
     meta = {**tr.meta, "sample_rate_hz": f"{odr:g}"}
     return Trace(t_s=ticks, acc_g=acc, gyr_dps=gyr, meta=meta)
-
-
-def flash(state: Path, config: dict) -> None:
-    """What `make flash` puts on the board (firmware/ without caches), plus a config."""
-    seed_flash(state)
-    for src in FIRMWARE.rglob("*"):
-        rel = src.relative_to(FIRMWARE)
-        if "__pycache__" in rel.parts or not src.is_file():
-            continue
-        if src.suffix == ".py" or (rel.parts[0] == "boards" and src.suffix == ".json"):
-            (state / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, state / rel)
-    (state / "config.json").write_text(json.dumps({"board": "virtual", **config}))
 
 
 def cli(*args: str) -> str:

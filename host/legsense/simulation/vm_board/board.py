@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -58,6 +59,7 @@ from pathlib import Path
 
 from legsense.simulation.i2c_bus import EmulatedI2C
 from legsense.simulation.micropython_vm import (
+    FIRMWARE_DIR,
     MicroPythonUnavailable,
     find_node,
     find_package,
@@ -107,6 +109,21 @@ def seed_flash(state_dir: Path, board: str = "virtual") -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     if not any(state_dir.iterdir()):
         (state_dir / "config.json").write_text(json.dumps({"board": board}) + "\n")
+
+
+def flash_firmware(state_dir: Path, config: dict) -> None:
+    """What `make flash` puts on a board (firmware/'s .py files without caches, the
+    board profiles under /boards), on a fresh board's flash, plus `config` over the
+    virtual board's profile."""
+    seed_flash(state_dir)
+    for src in FIRMWARE_DIR.rglob("*"):
+        rel = src.relative_to(FIRMWARE_DIR)
+        if "__pycache__" in rel.parts or not src.is_file():
+            continue
+        if src.suffix == ".py" or (rel.parts[0] == "boards" and src.suffix == ".json"):
+            (state_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, state_dir / rel)
+    (state_dir / "config.json").write_text(json.dumps({"board": "virtual", **config}))
 
 
 def from_zero(trace: Trace | None) -> Trace | None:
